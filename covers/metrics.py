@@ -1,0 +1,150 @@
+"""Metrics as pure functions: arrays in, numbers out, skipped cases counted.
+
+Direction is in the name: every ``*_auc`` is higher-is-better, 0.5 is chance.
+Ties in scores count as half (the ROC trapezoid), so a method that gives every
+thumb the same score gets exactly 0.5, never an accidental advantage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def thumbs_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Global ROC AUC over all test thumbs, thumbs up = positive (Mann-Whitney form)."""
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape:
+        raise ValueError(f"y and scores must have the same shape, got {y.shape} and {s.shape}")
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    r = rankdata(s)  # average ranks: ties count half
+    return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+@dataclass
+class UserAUC:
+    mean: float
+    per_user: np.ndarray  # AUC of each evaluated user (order of ``users``)
+    users: np.ndarray  # user codes evaluated
+    n_skipped: int  # users with only ups or only downs in test
+
+
+def user_auc(users: np.ndarray, y: np.ndarray, scores: np.ndarray) -> UserAUC:
+    """Mean over users of each user's own ROC AUC; one-class users are counted, not used.
+
+    Vectorised: ranks are computed within each user by sorting on (user, score).
+    """
+    users = np.asarray(users)
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((s, users))
+    u, yy, ss = users[order], y[order], s[order]
+    # average rank of each score within its user (ties get their mean rank)
+    new_group = np.r_[True, (u[1:] != u[:-1]) | (ss[1:] != ss[:-1])]
+    tie_id = np.cumsum(new_group) - 1
+    pos_in_all = np.arange(len(u), dtype=np.float64)
+    tie_first = np.flatnonzero(new_group)
+    tie_last = np.r_[tie_first[1:], len(u)] - 1
+    avg_pos = ((pos_in_all[tie_first] + pos_in_all[tie_last]) / 2.0)[tie_id]
+    ustart_flags = np.r_[True, u[1:] != u[:-1]]
+    ustart = np.flatnonzero(ustart_flags)
+    uid = np.cumsum(ustart_flags) - 1
+    rank = avg_pos - ustart[uid] + 1.0  # 1-based rank within the user
+    n_pos = np.bincount(uid, weights=yy)
+    n_all = np.bincount(uid)
+    n_neg = n_all - n_pos
+    rank_sum_pos = np.bincount(uid, weights=rank * yy)
+    ok = (n_pos > 0) & (n_neg > 0)
+    auc = (rank_sum_pos[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2.0) / (n_pos[ok] * n_neg[ok])
+    return UserAUC(
+        mean=float(auc.mean()) if auc.size else float("nan"),
+        per_user=auc,
+        users=u[ustart][ok],
+        n_skipped=int((~ok).sum()),
+    )
+
+
+def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
+    """Mean share of the exact k neighbours that the approximate index also returned."""
+    approx_ids = np.asarray(approx_ids)
+    exact_ids = np.asarray(exact_ids)
+    k = exact_ids.shape[1]
+    hits = [len(set(a[a >= 0]) & set(e)) for a, e in zip(approx_ids, exact_ids)]
+    return float(np.mean(hits) / k)
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampling units, e.g. users)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means = values[idx].mean(axis=1)
+    a = (1.0 - level) / 2.0
+    return float(np.quantile(means, a)), float(np.quantile(means, 1.0 - a))
+
+
+def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, group id per sorted position) grouping equal scores, so ties can count half."""
+    order = np.argsort(scores, kind="stable")
+    s = scores[order]
+    gid = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1
+    return order, gid
+
+
+def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
+                         seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the global AUC when *users* are resampled with replacement.
+
+    Each replicate weights every thumb by how often its user was drawn; the weighted
+    Mann-Whitney statistic is then one pass over the (once) sorted scores, so a replicate
+    costs O(n_thumbs) instead of a re-sort.
+    """
+    users = np.asarray(users)
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    uniq, uidx = np.unique(users, return_inverse=True)
+    order, gid = _tie_groups(s)
+    yo, uo = y[order], uidx[order]
+    n_groups = gid[-1] + 1 if gid.size else 0
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        w_user = np.bincount(rng.integers(0, uniq.size, uniq.size), minlength=uniq.size).astype(np.float64)
+        w = w_user[uo]
+        P = np.bincount(gid, weights=w * yo, minlength=n_groups)
+        N = np.bincount(gid, weights=w * ~yo, minlength=n_groups)
+        below = np.cumsum(N) - N
+        tp, tn = P.sum(), N.sum()
+        out[b] = ((P * (below + 0.5 * N)).sum() / (tp * tn)) if tp > 0 and tn > 0 else np.nan
+    a = (1.0 - level) / 2.0
+    return float(np.nanquantile(out, a)), float(np.nanquantile(out, 1.0 - a))
+
+
+@dataclass
+class PairedComparison:
+    diff: float  # mean over common users of (method AUC - other AUC)
+    lo: float
+    hi: float
+    p_wilcoxon: float  # two-sided Wilcoxon signed-rank over per-user differences
+    n_users: int
+
+
+def paired_user_comparison(a: UserAUC, b: UserAUC, n_boot: int = 1000, seed: int = 0) -> PairedComparison:
+    """Per-user AUC of ``a`` minus ``b`` on the users both could evaluate, with a bootstrap
+    interval of the mean difference and a Wilcoxon signed-rank p-value (scipy)."""
+    from scipy.stats import wilcoxon
+
+    common, ia, ib = np.intersect1d(a.users, b.users, return_indices=True)
+    d = a.per_user[ia] - b.per_user[ib]
+    if d.size == 0:
+        return PairedComparison(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+    lo, hi = bootstrap_ci(d, n_boot, seed)
+    p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+    return PairedComparison(float(d.mean()), lo, hi, p, int(common.size))

@@ -1,0 +1,45 @@
+"""Content -> CF mapping, the 2014 post's announced next step.
+
+Learn a ridge regression from cover features to the ALS item factors on the items that
+have train thumbs, then score any item (cold ones included) as user_factors[u] . W x_i.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import Ridge
+
+from covers.scorers.base import Context, Scorer, Scores
+from covers.scorers.cf import ALSScorer
+
+
+class ContentToCF(Scorer):
+    def __init__(self, alpha: float = 10.0, factors: int = 32, regularization: float = 0.05,
+                 als_alpha: float = 10.0, iterations: int = 15, seed: int = 0) -> None:
+        self.alpha = alpha
+        self.factors = factors
+        self.regularization = regularization
+        self.als_alpha = als_alpha
+        self.iterations = iterations
+        self.seed = seed
+
+    def fit(self, train: pd.DataFrame, ctx: Context) -> "ContentToCF":
+        if ctx.features is None:
+            raise ValueError("ContentToCF needs the feature matrix in the context")
+        als = ALSScorer(self.factors, self.regularization, self.als_alpha, self.iterations, self.seed).fit(train, ctx)
+        warm = als.item_seen_
+        if warm.sum() < 2:
+            raise ValueError(f"ContentToCF needs at least 2 items with train thumbs, got {int(warm.sum())}")
+        X = np.asarray(ctx.features, dtype=np.float64)
+        self.ridge_ = Ridge(alpha=self.alpha).fit(X[warm], als.item_factors_[warm])
+        self.item_factors_ = self.ridge_.predict(X)  # every item, thumbed or not
+        self.user_factors_ = als.user_factors_
+        self.user_seen_ = als.user_seen_
+        return self
+
+    def score(self, test: pd.DataFrame) -> Scores:
+        u = test["user"].to_numpy()
+        it = test["item"].to_numpy()
+        covered = self.user_seen_[u]
+        s = (self.user_factors_[u] * self.item_factors_[it]).sum(1)
+        return Scores(np.where(covered, s, 0.0), covered)

@@ -1,0 +1,127 @@
+"""Train/test splits of the thumbs.
+
+Only the held-out thumbs are scored, and every scorer reads the train side
+only, so nothing a test thumb says can leak into its own score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Split:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    n_users_filtered: int  # users dropped for having fewer than min_thumbs
+
+    def stats(self) -> dict[str, float]:
+        out: dict[str, float] = {"users_filtered": self.n_users_filtered}
+        for side, t in (("train", self.train), ("test", self.test)):
+            out[f"{side}_thumbs"] = len(t)
+            out[f"{side}_users"] = int(t["user"].nunique())
+            out[f"{side}_items"] = int(t["item"].nunique())
+            out[f"{side}_up_rate"] = float(t["thumb"].mean()) if len(t) else float("nan")
+        return out
+
+
+class UserHoldout:
+    """Hold out ``test_frac`` of each user's thumbs (at least one, at most all but one).
+
+    Users with fewer than ``min_thumbs`` thumbs are left out of both sides and
+    counted: with one or two thumbs there is nothing to learn from and test on.
+    """
+
+    def __init__(self, test_frac: float = 0.2, min_thumbs: int = 5, seed: int = 0) -> None:
+        if not 0.0 < test_frac < 1.0:
+            raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+        if min_thumbs < 2:
+            raise ValueError(f"min_thumbs must be >= 2 (one to train, one to test), got {min_thumbs}")
+        self.test_frac = test_frac
+        self.min_thumbs = min_thumbs
+        self.seed = seed
+
+    def params(self) -> dict:
+        return {"class": type(self).__name__, "test_frac": self.test_frac, "min_thumbs": self.min_thumbs, "seed": self.seed}
+
+    def split(self, thumbs: pd.DataFrame) -> Split:
+        counts = thumbs.groupby("user")["user"].transform("size").to_numpy()
+        keep = counts >= self.min_thumbs
+        n_filtered = int(thumbs.loc[~keep, "user"].nunique())
+        t = thumbs.loc[keep]
+        rng = np.random.default_rng(self.seed)
+        key = rng.random(len(t))
+        # rank of each thumb inside its user by a random key = a seeded per-user shuffle
+        order = np.lexsort((key, t["user"].to_numpy()))
+        users_sorted = t["user"].to_numpy()[order]
+        start = np.r_[0, np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1]
+        sizes = np.diff(np.r_[start, len(t)])
+        pos = np.arange(len(t)) - np.repeat(start, sizes)
+        n_test = np.clip(np.rint(sizes * self.test_frac), 1, sizes - 1).astype(np.int64)
+        is_test_sorted = pos < np.repeat(n_test, sizes)
+        is_test = np.empty(len(t), dtype=bool)
+        is_test[order] = is_test_sorted
+        return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)
+
+
+def _filter_small_users(thumbs: pd.DataFrame, min_thumbs: int) -> tuple[pd.DataFrame, int]:
+    counts = thumbs.groupby("user")["user"].transform("size").to_numpy()
+    keep = counts >= min_thumbs
+    return thumbs.loc[keep], int(thumbs.loc[~keep, "user"].nunique())
+
+
+class Temporal:
+    """Hold out each user's latest ``test_frac`` of thumbs by timestamp (ties broken by file order).
+
+    Needs a ``timestamp`` column; without one it says so instead of inventing an order.
+    """
+
+    def __init__(self, test_frac: float = 0.2, min_thumbs: int = 5) -> None:
+        UserHoldout(test_frac, min_thumbs)  # same validation
+        self.test_frac = test_frac
+        self.min_thumbs = min_thumbs
+
+    def params(self) -> dict:
+        return {"class": type(self).__name__, "test_frac": self.test_frac, "min_thumbs": self.min_thumbs}
+
+    def split(self, thumbs: pd.DataFrame) -> Split:
+        if "timestamp" not in thumbs:
+            raise ValueError("split=temporal needs a 'timestamp' column in the thumbs; this dataset has none "
+                             "(use split=user_holdout or split=cold_items)")
+        t, n_filtered = _filter_small_users(thumbs, self.min_thumbs)
+        order = np.lexsort((np.arange(len(t)), t["timestamp"].to_numpy(), t["user"].to_numpy()))
+        users_sorted = t["user"].to_numpy()[order]
+        start = np.r_[0, np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1]
+        sizes = np.diff(np.r_[start, len(t)])
+        pos = np.arange(len(t)) - np.repeat(start, sizes)
+        n_test = np.clip(np.rint(sizes * self.test_frac), 1, sizes - 1).astype(np.int64)
+        is_test = np.empty(len(t), dtype=bool)
+        is_test[order] = pos >= np.repeat(sizes - n_test, sizes)  # the last n_test of each user
+        return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)
+
+
+class ColdItems:
+    """Hold out a seeded ``item_frac`` of the thumbed items entirely: all their thumbs in test, none in train.
+
+    The case collaborative filtering is blind to and cover features are meant for.
+    """
+
+    def __init__(self, item_frac: float = 0.2, min_thumbs: int = 5, seed: int = 0) -> None:
+        if not 0.0 < item_frac < 1.0:
+            raise ValueError(f"item_frac must be in (0, 1), got {item_frac}")
+        self.item_frac = item_frac
+        self.min_thumbs = min_thumbs
+        self.seed = seed
+
+    def params(self) -> dict:
+        return {"class": type(self).__name__, "item_frac": self.item_frac, "min_thumbs": self.min_thumbs, "seed": self.seed}
+
+    def split(self, thumbs: pd.DataFrame) -> Split:
+        t, n_filtered = _filter_small_users(thumbs, self.min_thumbs)
+        items = np.unique(t["item"].to_numpy())
+        rng = np.random.default_rng(self.seed)
+        cold = rng.choice(items, size=max(1, int(round(self.item_frac * items.size))), replace=False)
+        is_test = np.isin(t["item"].to_numpy(), cold)
+        return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)

@@ -1,0 +1,151 @@
+"""Everything MLflow. The only module that imports it.
+
+Store: ``tracking.uri`` from the config if set, else the standard
+``MLFLOW_TRACKING_URI`` environment variable, else ``sqlite:///<project>/mlflow.db``
+with artifacts under ``<project>/mlartifacts``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import traceback
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+KEY_PACKAGES = ("covers", "numpy", "scipy", "pillow", "annoy", "scikit-learn", "pandas", "mlflow", "hydra-core", "pyfftw")
+
+
+def resolve_uri(configured: str | None) -> str:
+    if configured:
+        return str(configured)
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+
+
+def _artifact_root(uri: str) -> str | None:
+    """For a local sqlite store, keep artifacts next to it (absolute path); servers choose their own."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    root = _artifact_root(uri)
+    try:
+        return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    except mlflow.exceptions.MlflowException:
+        # another process created it between our lookup and create
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = d
+    return out
+
+
+def sanitize_key(k: str) -> str:
+    """MLflow keys allow alphanumerics, _ - . space / ; anything else becomes _."""
+    return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in k)
+
+
+def params_of(config: dict) -> tuple[dict[str, str], list[str]]:
+    """Flattened params; values too long for MLflow are cut visibly and listed (the full value is in config.yaml)."""
+    params, cut = {}, []
+    for k, v in flatten(config).items():
+        s = json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+        if len(s) > MAX_PARAM_VAL_LENGTH:
+            marker = " ...[cut: full value in artifact config.yaml]"
+            s = s[: MAX_PARAM_VAL_LENGTH - len(marker)] + marker
+            cut.append(k)
+        params[sanitize_key(k)] = s
+    return params, cut
+
+
+def git_info() -> dict[str, str]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for p in KEY_PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "absent"
+    return out
+
+
+@contextmanager
+def tracked_run(uri: str, experiment: str, run_name: str, config: dict, overrides: list[str],
+                tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> Iterator[Any]:
+    """Start a run, log config/tags, yield it; always end it: FINISHED, or FAILED with the error."""
+    exp_id = ensure_experiment(uri, experiment)
+    all_tags = {f"covers.{k}": v for k, v in git_info().items()}
+    all_tags.update({f"covers.version.{k}": v for k, v in package_versions().items()})
+    all_tags.update(tags or {})
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags)
+    try:
+        params, cut = params_of(config)
+        items = list(params.items())
+        for i in range(0, len(items), 100):  # MLflow's batch limit
+            mlflow.log_params(dict(items[i:i + 100]))
+        if cut:
+            mlflow.set_tag("covers.params_cut", ",".join(cut))
+        mlflow.log_dict(config, "config.yaml")
+        mlflow.log_dict({"overrides": overrides}, "overrides.yaml")
+        yield run
+    except BaseException as exc:
+        mlflow.set_tag("covers.error", f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        mlflow.end_run(status=status)
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_result(metrics: dict[str, float], info: dict[str, Any], artifacts: list[Path]) -> None:
+    finite = {sanitize_key(k): float(v) for k, v in metrics.items() if v is not None}  # NaN is logged as NaN
+    mlflow.log_metrics(finite)
+    mlflow.set_tags({f"covers.{k}": str(v) for k, v in info.items()})
+    for p in artifacts:
+        mlflow.log_artifact(str(p))
+
+
+def ui_command(uri: str) -> str:
+    return f"mlflow ui --backend-store-uri {uri}" if not uri.startswith("http") else f"open {uri}"

@@ -1,0 +1,14 @@
+"""Entry point: ``python run.py`` (one job) or ``python run.py -m features=pixel,gist`` (a sweep)."""
+import hydra
+from omegaconf import DictConfig
+
+from covers.app import run_job
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()

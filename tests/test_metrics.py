@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from covers.metrics import bootstrap_ci, recall_at_k, thumbs_auc, user_auc
+
+
+def test_thumbs_auc_hand_worked():
+    # pos scores {0.8, 0.4}, neg {0.5, 0.1}: pairs (0.8>0.5),(0.8>0.1),(0.4<0.5),(0.4>0.1) -> 3/4
+    assert thumbs_auc(np.array([1, 1, 0, 0]), np.array([0.8, 0.4, 0.5, 0.1])) == pytest.approx(0.75)
+
+
+def test_ties_count_half():
+    assert thumbs_auc(np.array([1, 0]), np.array([0.3, 0.3])) == pytest.approx(0.5)
+    assert thumbs_auc(np.array([1, 0, 1, 0]), np.zeros(4)) == pytest.approx(0.5)
+    # pos {1, 0}, neg {0}: one win, one tie -> (1 + 0.5) / 2
+    assert thumbs_auc(np.array([1, 1, 0]), np.array([1.0, 0.0, 0.0])) == pytest.approx(0.75)
+
+
+def test_one_class_is_nan_not_a_number_made_up():
+    assert np.isnan(thumbs_auc(np.array([1, 1]), np.array([0.1, 0.2])))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_thumbs_auc_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.normal(size=500) + y * 0.5, 1)  # rounding makes ties
+    assert thumbs_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_user_auc_matches_per_user_sklearn_and_counts_skips():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 40, 2000)
+    y = rng.integers(0, 2, 2000)
+    y[users == 3] = 1  # one-class users are skipped and counted
+    y[users == 7] = 0
+    s = np.round(rng.normal(size=2000) + 0.3 * y, 1)
+    res = user_auc(users, y, s)
+    expected = []
+    for u in np.unique(users):
+        m = users == u
+        if len(set(y[m])) == 2:
+            expected.append(roc_auc_score(y[m], s[m]))
+    assert res.n_skipped == 2
+    assert len(res.per_user) == len(expected)
+    np.testing.assert_allclose(res.per_user, expected, atol=1e-12)
+    assert res.mean == pytest.approx(np.mean(expected))
+    assert 3 not in res.users and 7 not in res.users
+
+
+def test_user_auc_hand_worked():
+    users = np.array([0, 0, 0, 1, 1])
+    y = np.array([1, 0, 0, 1, 0])
+    s = np.array([0.9, 0.5, 0.95, 0.1, 0.2])
+    res = user_auc(users, y, s)  # user 0: 1 of 2 pairs -> 0.5; user 1: 0 of 1 -> 0.0
+    np.testing.assert_allclose(res.per_user, [0.5, 0.0])
+    assert res.mean == pytest.approx(0.25)
+
+
+def test_recall_at_k():
+    exact = np.array([[1, 2, 3], [0, 2, 3]])
+    approx = np.array([[3, 2, 9], [-1, 0, 5]])
+    assert recall_at_k(approx, exact) == pytest.approx((2 / 3 + 1 / 3) / 2)
+
+
+def test_bootstrap_ci_covers_mean_and_is_seeded():
+    v = np.random.default_rng(0).normal(0.6, 0.1, 300)
+    lo, hi = bootstrap_ci(v, 500, seed=1)
+    assert lo < v.mean() < hi
+    assert (lo, hi) == bootstrap_ci(v, 500, seed=1)
+    assert hi - lo == pytest.approx(2 * 1.96 * v.std() / np.sqrt(300), rel=0.2)
+
+
+def test_thumbs_auc_bootstrap_matches_naive_resampling():
+    from covers.metrics import thumbs_auc_bootstrap
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 30, 600)
+    y = rng.integers(0, 2, 600)
+    s = np.round(rng.normal(size=600) + 0.4 * y, 1)
+    lo, hi = thumbs_auc_bootstrap(users, y, s, n_boot=300, seed=2)
+    # naive: resample users, concatenate their thumbs, recompute with sklearn
+    r2 = np.random.default_rng(2)
+    uniq = np.unique(users)
+    vals = []
+    for _ in range(300):
+        pick = uniq[r2.integers(0, uniq.size, uniq.size)]
+        idx = np.concatenate([np.flatnonzero(users == u) for u in pick])
+        vals.append(roc_auc_score(y[idx], s[idx]))
+    assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
+    assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
+
+
+def test_paired_comparison_matches_scipy_wilcoxon():
+    from scipy.stats import wilcoxon
+
+    from covers.metrics import UserAUC, paired_user_comparison
+
+    a = UserAUC(0.7, np.array([0.9, 0.7, 0.6, 0.8, 0.75]), np.array([0, 1, 2, 3, 5]), 0)
+    b = UserAUC(0.5, np.array([0.5, 0.55, 0.4, 0.6]), np.array([0, 2, 3, 4]), 1)
+    c = paired_user_comparison(a, b, n_boot=200)
+    d = np.array([0.9 - 0.5, 0.6 - 0.55, 0.8 - 0.4])  # users 0, 2, 3 in common
+    assert c.n_users == 3
+    assert c.diff == pytest.approx(d.mean())
+    assert c.p_wilcoxon == pytest.approx(wilcoxon(d).pvalue)
+    assert c.lo <= c.diff <= c.hi
