@@ -19,7 +19,6 @@ import pandas as pd
 
 from covers.cache import ArrayCache, key_of
 from covers.data.base import Dataset, drop_items
-from covers.data.images import decode_covers
 from covers.index.exact import ExactIndex
 from covers import evaluation
 from covers.metrics import recall_at_k
@@ -77,7 +76,7 @@ def _feature_matrix(ds: Dataset, ex, cache: ArrayCache, s: Settings, info: dict)
         bar = tqdm(total=ds.n_items, desc=f"features {type(ex).__name__} {ex.size}px {ex.mode}", unit="cover",
                    disable=None, mininterval=1.0)
         for a in range(0, ds.n_items, s.batch_size):
-            pix, bad = decode_covers(ds.cover_paths[a:a + s.batch_size], ex.size, ex.mode, s.n_jobs, s.on_error)
+            pix, bad = ds.covers.decode(range(a, min(a + s.batch_size, ds.n_items)), ex.size, ex.mode, s.n_jobs, s.on_error)
             out[a:a + len(pix)] = ex.transform(pix)
             failed += [(a + i, m) for i, m in bad]
             bar.update(len(pix))
@@ -102,7 +101,7 @@ def _feature_matrix(ds: Dataset, ex, cache: ArrayCache, s: Settings, info: dict)
             failed = list(zip(fr["index"].astype(int), fr["message"].astype(str)))
     if failed:
         for i, msg in failed:
-            ds.skipped.add("undecodable_cover", ds.cover_paths[i], msg)
+            ds.skipped.add("undecodable_cover", ds.covers.describe(i), msg)
         bad = np.array([i for i, _ in failed])
         keep = np.ones(len(X), bool)
         keep[bad] = False
@@ -145,7 +144,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     Xn = np.asarray(parts.norm.fit_transform(X), dtype=np.float32)
     if not np.isfinite(Xn).all():
         bad = np.flatnonzero(~np.isfinite(Xn).all(1))
-        raise FloatingPointError(f"normalisation produced non-finite values for {len(bad)} covers, e.g. {ds.cover_paths[bad[0]]}")
+        raise FloatingPointError(f"normalisation produced non-finite values for {len(bad)} covers, e.g. {ds.covers.describe(int(bad[0]))}")
 
     index_key = key_of(ds.fingerprint, parts.features.params(), _norm_params(parts.norm), parts.index.params(), s.on_error)
     index_path = Path(s.cache_dir) / "index" / f"{index_key}.ann" if s.cache_dir and hasattr(parts.index, "n_trees") else None

@@ -11,14 +11,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from covers.data.images import decode_cover  # noqa: E402
 
 
 def display(method: str) -> str:
     return "covers" if method == "method" else method
 
 
-def neighbour_grid(path: Path, cover_paths: list[str], nb_ids: np.ndarray, queries: np.ndarray,
+def neighbour_grid(path: Path, covers, nb_ids: np.ndarray, queries: np.ndarray,
                    labels: np.ndarray | None, n_nb: int, thumb: int = 64) -> Path:
     """Each row: a query cover, then its nearest covers by the index (like the seed's figures)."""
     rows, cols = len(queries), n_nb + 1
@@ -30,7 +29,7 @@ def neighbour_grid(path: Path, cover_paths: list[str], nb_ids: np.ndarray, queri
             ax.axis("off")
             if j < 0:
                 continue
-            ax.imshow(decode_cover(cover_paths[j], thumb, "rgb"))
+            ax.imshow(covers.one(j, thumb, "rgb"))
             if labels is not None:
                 ax.set_title(str(labels[j])[:10], fontsize=6, color="black" if c == 0 or labels[j] == labels[q] else "red")
     axes[0, 0].set_title(("query\n" + str(labels[queries[0]])[:10]) if labels is not None else "query", fontsize=6)
@@ -91,7 +90,7 @@ def write_all(out: Path, ds, nb, metrics: dict, scores: pd.DataFrame, methods: l
     else:
         queries = rng.choice(ds.n_items, size=min(s.grid_queries, ds.n_items), replace=False)
     return [
-        neighbour_grid(out / "similar_covers.png", ds.cover_paths, nb.ids, queries, labels, s.grid_neighbours),
+        neighbour_grid(out / "similar_covers.png", ds.covers, nb.ids, queries, labels, s.grid_neighbours),
         auc_bars(out / "auc.png", metrics, methods),
         roc_curves(out / "roc.png", scores, methods),
     ]

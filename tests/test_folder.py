@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from covers.data.folder import DatasetError, FolderDataset
-from covers.data.images import decode_cover, decode_covers
+from covers.data.images import decode_cover
+from covers.data.sources import FileCovers
 
 
 def make(root: Path, thumbs: str, items: str | None = None, covers=("a", "b", "c")) -> Path:
@@ -28,7 +29,7 @@ def test_round_trip_and_thumb_spellings(tmp_path):
     assert ds.items["item_id"].tolist() == ["a", "b", "c"]
     assert ds.items["genre"].tolist() == ["techno", "jazz", "metal"]
     assert ds.thumbs["thumb"].tolist() == [1, 0, 1, 0, 1, 0, 0]
-    assert ds.cover_paths[2].endswith("sub/c.png")
+    assert ds.covers.describe(2).endswith("sub/c.png")
     assert ds.skipped.total == 0
     # integer codes agree with the ids
     assert (ds.items["item_id"].to_numpy()[ds.thumbs["item"]] == ds.thumbs["item_id"].to_numpy()).all()
@@ -94,12 +95,12 @@ def test_decode_modes_and_failures(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "junk.jpg").write_bytes(b"not an image at all")
     paths = [tmp_path / "t.png", tmp_path / "empty.png", tmp_path / "g.png", tmp_path / "junk.jpg"]
-    pix, failed = decode_covers(paths, 8, "gray", on_error="skip")
+    pix, failed = FileCovers(paths).decode(range(4), 8, "gray", on_error="skip")
     assert [i for i, _ in failed] == [1, 3]
     assert "empty.png: cannot decode cover" in failed[0][1]
     assert pix.shape == (4, 8, 8) and (pix[0] == 255).all()
     with pytest.raises(ValueError, match="junk.jpg"):
-        decode_covers(paths[3:], 8, "gray", on_error="fail")
+        FileCovers(paths[3:]).decode(range(1), 8, "gray", on_error="fail")
 
 
 def test_jpeg_draft_decoding_is_close_to_full_decoding(tmp_path):

@@ -46,10 +46,10 @@ def test_no_leakage_thumbs_independent_of_covers_stay_at_chance(tmp_path, null_d
 def test_same_config_same_metrics(tmp_path, planted_dir):
     a = folder_job(tmp_path / "a", planted_dir, "index.n_trees=3", "index.search_k=30")
     b = folder_job(tmp_path / "b", planted_dir, "index.n_trees=3", "index.search_k=30")
-    assert result_metrics(a) == result_metrics(b)
+    np.testing.assert_equal(result_metrics(a), result_metrics(b))  # exact, NaN == NaN
     c = folder_job(tmp_path / "a", planted_dir, "index.n_trees=3", "index.search_k=30")  # now from the cache
     assert c["info"]["features_cache"] == "hit" and c["info"]["index_cache"] == "hit"
-    assert result_metrics(a) == result_metrics(c)
+    np.testing.assert_equal(result_metrics(a), result_metrics(c))
 
 
 def test_mlflow_run_has_metrics_params_tags_and_artifacts(tmp_path, planted_dir):

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covers.data.sources import CoverSource
+
 
 @dataclass
 class SkipReport:
@@ -48,7 +50,7 @@ class Dataset:
     root: Path
     items: pd.DataFrame  # item_id (str) + metadata (genre, ...)
     thumbs: pd.DataFrame  # user_id, item_id, thumb (0/1), user, item, [timestamp, true_score]
-    cover_paths: list[str]
+    covers: CoverSource  # pixels of item i, at any size
     fingerprint: str
     skipped: SkipReport = field(default_factory=SkipReport)
 
@@ -91,7 +93,7 @@ def drop_items(ds: Dataset, bad: np.ndarray) -> Dataset:
         root=ds.root,
         items=ds.items.loc[keep].reset_index(drop=True),
         thumbs=thumbs.reset_index(drop=True),
-        cover_paths=[p for p, k in zip(ds.cover_paths, keep) if k],
+        covers=ds.covers.subset(keep),
         fingerprint=ds.fingerprint,
         skipped=ds.skipped,
     )

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from covers.data.base import Dataset, SkipReport
+from covers.data.sources import FileCovers
 
 THUMB_VALUES = {
     "1": 1, "0": 0, "-1": 0, "1.0": 1, "0.0": 0, "-1.0": 0,
@@ -76,7 +77,7 @@ class FolderDataset:
             root=root,
             items=items,
             thumbs=thumbs.reset_index(drop=True),
-            cover_paths=paths,
+            covers=FileCovers(paths),
             fingerprint=fingerprint(root, paths),
             skipped=report,
         )

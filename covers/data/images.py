@@ -11,9 +11,6 @@ ITU-R 601 grayscale via Pillow's ``convert("L")`` when ``mode == "gray"``.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -53,47 +50,19 @@ def decode_cover(path: str | os.PathLike, size: int, mode: str = "gray") -> np.n
             img.seek(0)  # animated images: first frame
             img.load()
             img = ImageOps.exif_transpose(img)
-            rgb = to_rgb(img)
+            rgb = to_rgb(img)  # inside the with: lazy decoders may still read the file
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise CoverDecodeError(f"{path}: cannot decode cover ({type(exc).__name__}: {exc})") from exc
+    return finish(rgb, size, mode)
+
+
+def finish(img: Image.Image, size: int, mode: str) -> np.ndarray:
+    """Decoded image -> RGB -> antialiased resize to size x size -> uint8 gray or rgb pixels."""
+    if mode not in ("gray", "rgb"):
+        raise ValueError(f"mode must be 'gray' or 'rgb', got {mode!r}")
+    rgb = to_rgb(img)
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.LANCZOS)
     if mode == "gray":
         return np.asarray(rgb.convert("L"), dtype=np.uint8)
-    if mode == "rgb":
-        return np.asarray(rgb, dtype=np.uint8)
-    raise ValueError(f"mode must be 'gray' or 'rgb', got {mode!r}")
-
-
-def decode_covers(
-    paths: Sequence[str | os.PathLike], size: int, mode: str = "gray", n_jobs: int = -1,
-    on_error: str = "fail",
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode many covers in threads (Pillow releases the GIL while decoding/resizing).
-
-    Returns the stacked pixels and the list of (index, message) of covers that
-    could not be decoded; with ``on_error="fail"`` the first one raises instead.
-    Rows of failed covers are left zero, for the caller to drop.
-    """
-    if on_error not in ("skip", "fail"):
-        raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
-    shape = (size, size) if mode == "gray" else (size, size, 3)
-    out = np.zeros((len(paths),) + shape, dtype=np.uint8)
-    failed: list[tuple[int, str]] = []
-    workers = (os.cpu_count() or 1) if n_jobs in (-1, None) else max(1, int(n_jobs))
-
-    def one(i: int) -> None:
-        try:
-            out[i] = decode_cover(paths[i], size, mode)
-        except CoverDecodeError as exc:
-            if on_error == "fail":
-                raise
-            failed.append((i, str(exc)))
-
-    if workers == 1 or len(paths) < 64:
-        for i in range(len(paths)):
-            one(i)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, range(len(paths))))
-    return out, sorted(failed)
+    return np.asarray(rgb, dtype=np.uint8)
