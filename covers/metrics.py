@@ -148,3 +148,24 @@ def paired_user_comparison(a: UserAUC, b: UserAUC, n_boot: int = 1000, seed: int
     lo, hi = bootstrap_ci(d, n_boot, seed)
     p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     return PairedComparison(float(d.mean()), lo, hi, p, int(common.size))
+
+
+def genre_precision_at_k(nb_ids: np.ndarray, genres: list[frozenset] | np.ndarray, k: int) -> tuple[float, int]:
+    """Mean share of each item's k index neighbours that share a genre with it (label sanity check).
+
+    ``genres`` holds one label or one set of labels per item (covers can be in two genres: a
+    neighbour counts if the sets intersect). Items without a label, and neighbour slots the
+    index left empty (-1), are skipped; returns (precision, number of items evaluated).
+    """
+    sets = [g if isinstance(g, frozenset) else (frozenset() if g is None or g != g or g == "" else frozenset([g]))
+            for g in genres]
+    hits, n = 0.0, 0
+    for i, row in enumerate(np.asarray(nb_ids)[:, :k]):
+        if not sets[i]:
+            continue
+        row = row[row >= 0]
+        if row.size == 0:
+            continue
+        hits += sum(1 for j in row if sets[i] & sets[j]) / row.size
+        n += 1
+    return (hits / n if n else float("nan")), n

@@ -21,7 +21,7 @@ from covers.cache import ArrayCache, key_of
 from covers.data.base import Dataset, drop_items
 from covers.index.exact import ExactIndex
 from covers import evaluation
-from covers.metrics import recall_at_k
+from covers.metrics import genre_precision_at_k, recall_at_k
 from covers.scorers.base import Context, Scorer
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,10 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         features_seconds=info["features_seconds"],
     )
     metrics.update(_index_metrics(parts.index, Xn, parts.index.metric, s))
+    labels = _genre_sets(ds.items)
+    if labels is not None:
+        k = min(s.recall_k, nb.ids.shape[1])
+        metrics[f"genre_precision_at_{k}"], metrics["genre_precision_items"] = genre_precision_at_k(nb.ids, labels, k)
     metrics["run_seconds"] = time.perf_counter() - t_start
     info["skipped"] = ds.skipped.summary()
 
@@ -190,6 +194,15 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         ds.skipped.frame().to_csv(sk, index=False)
         artifacts.append(sk)
     return Result(metrics=metrics, info=info, artifacts=artifacts, scores=scores)
+
+
+def _genre_sets(items: pd.DataFrame) -> list[frozenset] | None:
+    """Each item's genres: the pipe-separated ``genres`` column if present, else ``genre``."""
+    if "genres" in items:
+        return [frozenset(x for x in str(v).split("|") if x) if v == v else frozenset() for v in items["genres"]]
+    if "genre" in items:
+        return [frozenset([str(v)]) if v == v and v != "" else frozenset() for v in items["genre"]]
+    return None
 
 
 def _norm_params(norm) -> dict:

@@ -105,3 +105,16 @@ def test_paired_comparison_matches_scipy_wilcoxon():
     assert c.diff == pytest.approx(d.mean())
     assert c.p_wilcoxon == pytest.approx(wilcoxon(d).pvalue)
     assert c.lo <= c.diff <= c.hi
+
+
+def test_genre_precision_hand_worked():
+    from covers.metrics import genre_precision_at_k
+
+    nb = np.array([[1, 2], [0, 3], [3, -1], [2, 0]])
+    genres = ["a", "a", "b", None]
+    # item 0: [a, b] -> 1/2; item 1: [a, None] -> 1/2; item 2: [None] -> 0/1; item 3 unlabelled: skipped
+    p, n = genre_precision_at_k(nb, genres, 2)
+    assert n == 3 and p == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    multi = [frozenset({"a", "b"}), frozenset({"b"}), frozenset({"c"}), frozenset({"a"})]
+    p, n = genre_precision_at_k(nb, multi, 2)  # 0: {b},{c} -> 1/2; 1: {a,b},{a} -> 1/2; 2: {a} -> 0; 3: {c},{a,b} -> 1/2
+    assert n == 4 and p == pytest.approx((0.5 + 0.5 + 0.0 + 0.5) / 4)
