@@ -1,6 +1,6 @@
 """The Hydra task: instantiate the parts named by the config, run, track.
 
-Kept out of ``run.py`` so tests can call it with a composed config.
+Kept out of ``run.py`` so tests (and ``covers reproduce``) can call it with a config.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ if not OmegaConf.has_resolver("covers_root"):
     # the project folder, so default stores and caches are absolute paths under it
     OmegaConf.register_new_resolver("covers_root", lambda: str(tracking.PROJECT_ROOT))
 
-#: config sections that say where things go, not what is computed
-NON_RESULT_KEYS = ("tracking", "paths", "n_jobs")
+#: config sections that say where things go or how a sweep behaves, not what is computed
+NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "hydra")
+PARENT_FILE = "mlflow_parent_run_id"
 
 
 def build_parts(cfg: DictConfig) -> pipeline.Parts:
@@ -44,49 +45,62 @@ def settings_of(cfg: DictConfig) -> pipeline.Settings:
                              **OmegaConf.to_container(cfg.eval, resolve=True))
 
 
-def config_hash(cfg: DictConfig) -> str:
+def config_hash(config: dict) -> str:
+    """Hash of everything that determines a job's result (not where it is stored or how many cores)."""
     from covers.cache import key_of
 
-    c = OmegaConf.to_container(cfg, resolve=True)
-    return key_of({k: v for k, v in c.items() if k not in NON_RESULT_KEYS and k != "hydra"})
+    return key_of({k: v for k, v in config.items() if k not in NON_RESULT_KEYS})
 
 
-def _job_context() -> tuple[str, list[str], Path | None, bool]:
-    """(run name, overrides, output dir, is multirun) from Hydra, or defaults outside Hydra."""
+def _job_context() -> tuple[str, list[str], Path | None, bool, Path | None]:
+    """(run name, overrides, output dir, is multirun, sweep dir) from Hydra, or defaults outside it."""
     try:
         hc = HydraConfig.get()
     except ValueError:
-        return "run", [], None, False
+        return "run", [], None, False, None
     overrides = list(hc.overrides.task)
-    name = ",".join(o for o in overrides if not o.startswith(("tracking.", "paths.", "hydra"))) or "defaults"
-    return name, overrides, Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
+    name = ",".join(o for o in overrides if not o.startswith(("tracking.", "paths.", "hydra", "resume"))) or "defaults"
+    multirun = hc.mode == RunMode.MULTIRUN
+    return name, overrides, Path(hc.runtime.output_dir), multirun, Path(hc.sweep.dir) if multirun else None
 
 
-def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> dict[str, Any]:
+def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | None = None,
+            overrides: list[str] | None = None, extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one configured job; returns its summary (also written to ``result.json`` in the job dir).
 
-    Under Hydra the job dir is Hydra's output dir; outside it (tests, notebooks) pass ``out_dir``.
+    Under Hydra the job dir is Hydra's output dir; outside it (tests, notebooks, reproduce)
+    pass ``out_dir``. In a sweep with ``resume=true``, a job whose config hash already has a
+    FINISHED run at the same code version is skipped and reported with that run's metrics.
     """
-    name, overrides, hydra_dir, multirun = _job_context()
-    if out_dir is None:
-        if hydra_dir is None:
-            raise ValueError("run_job outside Hydra needs an out_dir")
-        out_dir = hydra_dir
-    out_dir = Path(out_dir)
+    h_name, h_overrides, hydra_dir, multirun, sweep_dir = _job_context()
+    name = name or h_name
+    overrides = h_overrides if overrides is None else overrides
+    out_dir = Path(out_dir if out_dir is not None else hydra_dir or "")
+    if not str(out_dir):
+        raise ValueError("run_job outside Hydra needs an out_dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking.resolve_uri(cfg.tracking.uri)
     config = OmegaConf.to_container(cfg, resolve=True)
-    summary: dict[str, Any] = {"name": name, "overrides": overrides, "status": "FAILED", "tracking_uri": uri}
+    chash = config_hash(config)
+    summary: dict[str, Any] = {"name": name, "overrides": overrides, "status": "FAILED", "tracking_uri": uri,
+                               "config_hash": chash}
+    parent = _read_parent(sweep_dir)
     t0 = time.perf_counter()
     try:
-        with tracking.tracked_run(uri, cfg.tracking.experiment, name, config, overrides,
-                                  tags={"covers.config_hash": config_hash(cfg)}) as run:
+        done = tracking.find_finished(uri, cfg.tracking.experiment, chash) if multirun and cfg.get("resume") else None
+        if done is not None:
+            summary.update(status="SKIPPED", run_id=done.info.run_id, metrics=dict(done.data.metrics),
+                           info={"skipped_because": f"finished before in run {done.info.run_id}"})
+            return summary
+        tags = {"covers.config_hash": chash, **(extra_tags or {})}
+        with tracking.tracked_run(uri, cfg.tracking.experiment, name, config, overrides, tags=tags,
+                                  parent_run_id=parent) as run:
             summary["run_id"] = run.info.run_id
             parts = build_parts(cfg)  # inside the run: a bad config shows up as a FAILED run with its error
             result = pipeline.run(parts, settings_of(cfg), out_dir)
             tracking.log_result(result.metrics, result.info, result.artifacts)
         summary.update(status="FINISHED", metrics=result.metrics, info=result.info)
-    except Exception as exc:  # noqa: BLE001 - reported, recorded, then re-raised or kept for the summary
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised or kept for the sweep summary
         summary["error"] = f"{type(exc).__name__}: {exc}"
         log.exception("job %s failed", name)
         if not multirun:
@@ -94,16 +108,25 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> dict[str, Any
     finally:
         summary["seconds"] = time.perf_counter() - t0
         (out_dir / "result.json").write_text(json.dumps(summary, indent=1, default=str))
-    _print_run(summary)
+        _print_run(summary)
     return summary
 
 
+def _read_parent(sweep_dir: Path | None) -> str | None:
+    if sweep_dir is None:
+        return None
+    p = sweep_dir / PARENT_FILE
+    return p.read_text().strip() if p.exists() else None
+
+
 def _print_run(s: dict) -> None:
-    if s["status"] != "FINISHED":
+    if s["status"] == "FAILED":
         print(f"[covers] {s['name']}: FAILED - {s.get('error')}")
         return
     m = s["metrics"]
-    print(f"[covers] {s['name']}: user_auc={m['user_auc']:.4f} thumbs_auc={m['thumbs_auc']:.4f} "
-          f"coverage={m['coverage']:.3f} (random {m.get('thumbs_auc_random', float('nan')):.4f}, "
+    what = "skipped, already finished in" if s["status"] == "SKIPPED" else "run"
+    print(f"[covers] {s['name']}: user_auc={m.get('user_auc', float('nan')):.4f} "
+          f"thumbs_auc={m.get('thumbs_auc', float('nan')):.4f} coverage={m.get('coverage', float('nan')):.3f} "
+          f"(random {m.get('thumbs_auc_random', float('nan')):.4f}, "
           f"popularity {m.get('thumbs_auc_popularity', float('nan')):.4f}) in {s['seconds']:.1f}s; "
-          f"run {s.get('run_id')}")
+          f"{what} {s.get('run_id')}")

@@ -35,10 +35,13 @@ def render(sweep_dir: Path) -> tuple[str, int]:
     if table.empty:
         return f"[covers] no job results under {sweep_dir}", 0
     lines = [f"[covers] sweep {sweep_dir}", table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
-    failed = [r for r in results if r["status"] != "FINISHED"]
+    failed = [r for r in results if r["status"] == "FAILED"]
+    skipped = [r for r in results if r["status"] == "SKIPPED"]
+    if skipped:
+        lines.append(f"  {len(skipped)} job(s) skipped: already FINISHED with the same config and code (resume=false reruns them)")
     for r in failed:
         lines.append(f"  FAILED {r['name']}: {r.get('error')}")
-    flagged = [r["name"] for r in results if r["status"] == "FINISHED"
+    flagged = [r["name"] for r in results if r["status"] != "FAILED"
                and r["metrics"].get("thumbs_auc_user_mean", 0) > r["metrics"]["thumbs_auc"]]
     if flagged:
         lines.append("  note: the user_mean baseline (knows only who is generous) beats the cover method on global "
@@ -49,8 +52,55 @@ def render(sweep_dir: Path) -> tuple[str, int]:
 
 
 class SweepSummary(Callback):
+    """Opens the sweep's parent MLflow run before the jobs, and closes it with the comparison
+    table and the metric-vs-parameter chart after them; prints the one-screen summary."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from covers import tracking
+        from covers.app import PARENT_FILE
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        uri = tracking.resolve_uri(config.tracking.uri)
+        overrides = list(config.hydra.overrides.task)
+        parent = tracking.start_parent(uri, config.tracking.experiment, sweep_dir, overrides)
+        (sweep_dir / PARENT_FILE).write_text(parent)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        text, n_failed = render(Path(config.hydra.sweep.dir))
-        print(text)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        text, n_failed = render(sweep_dir)
+        parent_note = self._close_parent(config, sweep_dir, n_failed)
+        print(text + parent_note)
         if n_failed:
             sys.exit(1)
+
+    @staticmethod
+    def _close_parent(config: DictConfig, sweep_dir: Path, n_failed: int) -> str:
+        from covers import tracking
+        from covers.app import PARENT_FILE
+        from covers.runs import comparison_table, runs_frame, sweep_chart
+
+        pfile = sweep_dir / PARENT_FILE
+        if not pfile.exists():
+            return ""
+        uri = tracking.resolve_uri(config.tracking.uri)
+        parent = pfile.read_text().strip()
+        _, results = sweep_table(sweep_dir)
+        ids = [r["run_id"] for r in results if r.get("run_id")]  # includes jobs skipped as already done
+        df = runs_frame(uri, run_ids=ids) if ids else None
+        files: list[Path] = []
+        best: dict[str, float] = {}
+        if df is not None and not df.empty:
+            table = comparison_table(df)
+            table.to_csv(sweep_dir / "comparison.csv", index=False)
+            (sweep_dir / "comparison.md").write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+            files += [sweep_dir / "comparison.csv", sweep_dir / "comparison.md"]
+            for m in ("user_auc", "thumbs_auc"):
+                chart = sweep_chart(df, sweep_dir / f"sweep_{m}.png", m)
+                if chart:
+                    files.append(chart)
+            if "metrics.user_auc" in df:
+                best["best_user_auc"] = float(df["metrics.user_auc"].max())
+        best["n_jobs_failed"] = float(n_failed)
+        tracking.finish_parent(uri, parent, files, n_failed, best)
+        return f"\n  sweep parent run {parent}: comparison table and charts logged to it"

@@ -121,6 +121,12 @@ def tracked_run(uri: str, experiment: str, run_name: str, config: dict, override
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags)
     try:
         params, cut = params_of(config)
+        # the command-line choices (norm=zscore, features.size=32) as params too: they are what
+        # a sweep varies, and read better in the UI's columns than the resolved _target_ paths
+        for o in overrides:
+            key, _, val = o.lstrip("+~").partition("=")
+            if not key.startswith(("hydra", "paths.", "tracking.")):
+                params[sanitize_key(f"override.{key}")] = val
         items = list(params.items())
         for i in range(0, len(items), 100):  # MLflow's batch limit
             mlflow.log_params(dict(items[i:i + 100]))
@@ -149,3 +155,47 @@ def log_result(metrics: dict[str, float], info: dict[str, Any], artifacts: list[
 
 def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}" if not uri.startswith("http") else f"open {uri}"
+
+
+def _experiment_id(uri: str, name: str) -> str | None:
+    exp = MlflowClient(uri).get_experiment_by_name(name)
+    return exp.experiment_id if exp else None
+
+
+def find_finished(uri: str, experiment: str, config_hash: str):
+    """A FINISHED run with this config hash at the current code version, or None."""
+    exp_id = _experiment_id(uri, experiment)
+    if exp_id is None:
+        return None
+    commit = git_info()["git_commit"]
+    flt = (f"tags.`covers.config_hash` = '{config_hash}' and attributes.status = 'FINISHED' "
+           f"and tags.`covers.git_commit` = '{commit}'")
+    runs = MlflowClient(uri).search_runs([exp_id], flt, max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None
+
+
+def start_parent(uri: str, experiment: str, sweep_dir: Path, overrides: list[str]) -> str:
+    """The sweep's parent run: the UI nests each job's run under it."""
+    exp_id = ensure_experiment(uri, experiment)
+    tags = {f"covers.{k}": v for k, v in git_info().items()}
+    tags.update({"covers.sweep_dir": str(sweep_dir), "covers.kind": "sweep"})
+    run = MlflowClient(uri).create_run(exp_id, run_name=f"sweep {sweep_dir.name}", tags=tags)
+    MlflowClient(uri).log_dict(run.info.run_id, {"overrides": overrides}, "sweep_overrides.yaml")
+    return run.info.run_id
+
+
+def finish_parent(uri: str, parent_id: str, files: list[Path], n_failed: int, metrics: dict[str, float]) -> None:
+    client = MlflowClient(uri)
+    for p in files:
+        client.log_artifact(parent_id, str(p))
+    for k, v in metrics.items():
+        client.log_metric(parent_id, sanitize_key(k), float(v))
+    client.set_tag(parent_id, "covers.n_failed", str(n_failed))
+    client.set_terminated(parent_id, "FINISHED" if n_failed == 0 else "FAILED")
+
+
+def child_runs(uri: str, parent_id: str):
+    client = MlflowClient(uri)
+    parent = client.get_run(parent_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                              max_results=10000)
