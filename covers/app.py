@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from covers import pipeline, tracking
+from covers import isolation, pipeline, tracking
 
 log = logging.getLogger("covers")
 
@@ -24,7 +24,7 @@ if not OmegaConf.has_resolver("covers_root"):
     OmegaConf.register_new_resolver("covers_root", lambda: str(tracking.PROJECT_ROOT))
 
 #: config sections that say where things go or how a sweep behaves, not what is computed
-NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "hydra")
+NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "isolate", "hydra")
 PARENT_FILE = "mlflow_parent_run_id"
 
 
@@ -43,6 +43,14 @@ def build_parts(cfg: DictConfig) -> pipeline.Parts:
 def settings_of(cfg: DictConfig) -> pipeline.Settings:
     return pipeline.Settings(cache_dir=cfg.paths.cache_dir, n_jobs=cfg.n_jobs, seed=cfg.seed,
                              **OmegaConf.to_container(cfg.eval, resolve=True))
+
+
+def work(config: dict, out_dir: str) -> tuple[dict, dict, list]:
+    """Everything a job computes, from its resolved config; no MLflow (it may run in a child process)."""
+    cfg = OmegaConf.create(config)
+    parts = build_parts(cfg)  # a bad config fails here, inside the job's run
+    result = pipeline.run(parts, settings_of(cfg), out_dir)
+    return result.metrics, result.info, result.artifacts
 
 
 def config_hash(config: dict) -> str:
@@ -96,12 +104,15 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
         with tracking.tracked_run(uri, cfg.tracking.experiment, name, config, overrides, tags=tags,
                                   parent_run_id=parent) as run:
             summary["run_id"] = run.info.run_id
-            parts = build_parts(cfg)  # inside the run: a bad config shows up as a FAILED run with its error
-            result = pipeline.run(parts, settings_of(cfg), out_dir)
-            tracking.log_result(result.metrics, result.info, result.artifacts)
-        summary.update(status="FINISHED", metrics=result.metrics, info=result.info)
+            if cfg.get("isolate", False):  # the work in a child process: a SIGKILL there can't end the sweep
+                metrics, info, artifacts = isolation.run_isolated(work, config, str(out_dir))
+            else:
+                metrics, info, artifacts = work(config, str(out_dir))
+            tracking.log_result(metrics, info, artifacts)
+        summary.update(status="FINISHED", metrics=metrics, info=info)
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised or kept for the sweep summary
-        summary["error"] = f"{type(exc).__name__}: {exc}"
+        summary["status"] = "KILLED" if isinstance(exc, isolation.WorkKilled) else "FAILED"
+        summary["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         log.exception("job %s failed", name)
         if not multirun:
             raise
@@ -120,8 +131,8 @@ def _read_parent(sweep_dir: Path | None) -> str | None:
 
 
 def _print_run(s: dict) -> None:
-    if s["status"] == "FAILED":
-        print(f"[covers] {s['name']}: FAILED - {s.get('error')}")
+    if s["status"] in ("FAILED", "KILLED"):
+        print(f"[covers] {s['name']}: {s['status']} - {s.get('error')}")
         return
     m = s["metrics"]
     what = "skipped, already finished in" if s["status"] == "SKIPPED" else "run"

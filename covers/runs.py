@@ -61,8 +61,10 @@ def comparison_table(df: pd.DataFrame, metrics: list[str] | None = None, sort: s
         out[m] = df[f"metrics.{m}"].to_numpy()
     if sort:
         if sort not in out:
-            raise ValueError(f"cannot sort by {sort!r}: columns are {list(out.columns)}")
-        out = out.sort_values(sort, ascending=ascending, kind="stable")
+            if sort != "user_auc":  # asked for explicitly
+                raise ValueError(f"cannot sort by {sort!r}: columns are {list(out.columns)}")
+        else:
+            out = out.sort_values(sort, ascending=ascending, kind="stable", na_position="last")
     return out.reset_index(drop=True)
 
 

@@ -35,13 +35,13 @@ def render(sweep_dir: Path) -> tuple[str, int]:
     if table.empty:
         return f"[covers] no job results under {sweep_dir}", 0
     lines = [f"[covers] sweep {sweep_dir}", table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
-    failed = [r for r in results if r["status"] == "FAILED"]
+    failed = [r for r in results if r["status"] in ("FAILED", "KILLED")]
     skipped = [r for r in results if r["status"] == "SKIPPED"]
     if skipped:
         lines.append(f"  {len(skipped)} job(s) skipped: already FINISHED with the same config and code (resume=false reruns them)")
     for r in failed:
-        lines.append(f"  FAILED {r['name']}: {r.get('error')}")
-    flagged = [r["name"] for r in results if r["status"] != "FAILED"
+        lines.append(f"  {r['status']} {r['name']}: {r.get('error')}")
+    flagged = [r["name"] for r in results if r["status"] in ("FINISHED", "SKIPPED")
                and r["metrics"].get("thumbs_auc_user_mean", 0) > r["metrics"]["thumbs_auc"]]
     if flagged:
         lines.append("  note: the user_mean baseline (knows only who is generous) beats the cover method on global "
@@ -69,7 +69,10 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         text, n_failed = render(sweep_dir)
-        parent_note = self._close_parent(config, sweep_dir, n_failed)
+        try:
+            parent_note = self._close_parent(config, sweep_dir, n_failed)
+        except Exception as exc:  # noqa: BLE001 - the summary and the exit status matter more
+            parent_note = f"\n  could not finish the sweep's parent run: {type(exc).__name__}: {exc}"
         print(text + parent_note)
         if n_failed:
             sys.exit(1)

@@ -138,7 +138,8 @@ def tracked_run(uri: str, experiment: str, run_name: str, config: dict, override
     except BaseException as exc:
         mlflow.set_tag("covers.error", f"{type(exc).__name__}: {exc}"[:5000])
         mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        killed = isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "WorkKilled"
+        status = "KILLED" if killed else "FAILED"
         mlflow.end_run(status=status)
         raise
     else:
