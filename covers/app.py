@@ -23,6 +23,16 @@ if not OmegaConf.has_resolver("covers_root"):
     # the project folder, so default stores and caches are absolute paths under it
     OmegaConf.register_new_resolver("covers_root", lambda: str(tracking.PROJECT_ROOT))
 
+
+def _required(what: str) -> str:
+    raise ValueError(f"this configuration needs {what} (set it on the command line)")
+
+
+if not OmegaConf.has_resolver("covers_required"):
+    # '???' cannot make a preset demand a value the base config already set (a merge keeps the
+    # old value), so presets use ${covers_required:...}, which fails with this message when read
+    OmegaConf.register_new_resolver("covers_required", _required)
+
 #: config sections that say where things go or how a sweep behaves, not what is computed
 NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "isolate", "hydra")
 PARENT_FILE = "mlflow_parent_run_id"

@@ -24,6 +24,25 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 KEY_PACKAGES = ("covers", "numpy", "scipy", "pillow", "annoy", "scikit-learn", "pandas", "mlflow", "hydra-core", "pyfftw")
 
 
+def retrying(fn, *args, attempts: int = 8, **kwargs):
+    """Call an MLflow function, retrying with jittered backoff while SQLite says it is locked.
+
+    Parallel jobs on one SQLite file serialise on its write lock; SQLite waits 5 s for it and
+    then gives up with "database is locked". That is contention, not an error, so wait and
+    try again instead of losing the run.
+    """
+    import random
+    import time
+
+    for i in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - only lock contention is retried
+            if "database is locked" not in str(exc) or i == attempts - 1:
+                raise
+            time.sleep(min(30.0, 0.5 * 2 ** i) * (0.5 + random.random()))
+
+
 def resolve_uri(configured: str | None) -> str:
     if configured:
         return str(configured)
@@ -112,13 +131,13 @@ def package_versions() -> dict[str, str]:
 def tracked_run(uri: str, experiment: str, run_name: str, config: dict, overrides: list[str],
                 tags: dict[str, str] | None = None, parent_run_id: str | None = None) -> Iterator[Any]:
     """Start a run, log config/tags, yield it; always end it: FINISHED, or FAILED with the error."""
-    exp_id = ensure_experiment(uri, experiment)
+    exp_id = retrying(ensure_experiment, uri, experiment)
     all_tags = {f"covers.{k}": v for k, v in git_info().items()}
     all_tags.update({f"covers.version.{k}": v for k, v in package_versions().items()})
     all_tags.update(tags or {})
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags)
+    run = retrying(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
     try:
         params, cut = params_of(config)
         # the command-line choices (norm=zscore, features.size=32) as params too: they are what
@@ -129,27 +148,28 @@ def tracked_run(uri: str, experiment: str, run_name: str, config: dict, override
                 params[sanitize_key(f"override.{key}")] = val
         items = list(params.items())
         for i in range(0, len(items), 100):  # MLflow's batch limit
-            mlflow.log_params(dict(items[i:i + 100]))
+            retrying(mlflow.log_params, dict(items[i:i + 100]))
         if cut:
-            mlflow.set_tag("covers.params_cut", ",".join(cut))
+            retrying(mlflow.set_tag, "covers.params_cut", ",".join(cut))
         mlflow.log_dict(config, "config.yaml")
         mlflow.log_dict({"overrides": overrides}, "overrides.yaml")
         yield run
     except BaseException as exc:
-        mlflow.set_tag("covers.error", f"{type(exc).__name__}: {exc}"[:5000])
+        retrying(mlflow.set_tag, "covers.error", f"{type(exc).__name__}: {exc}"[:5000])
         mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
         killed = isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "WorkKilled"
-        status = "KILLED" if killed else "FAILED"
-        mlflow.end_run(status=status)
+        retrying(mlflow.end_run, status="KILLED" if killed else "FAILED")
         raise
     else:
-        mlflow.end_run(status="FINISHED")
+        retrying(mlflow.end_run, status="FINISHED")
 
 
 def log_result(metrics: dict[str, float], info: dict[str, Any], artifacts: list[Path]) -> None:
     finite = {sanitize_key(k): float(v) for k, v in metrics.items() if v is not None}  # NaN is logged as NaN
-    mlflow.log_metrics(finite)
-    mlflow.set_tags({f"covers.{k}": str(v) for k, v in info.items()})
+    items = list(finite.items())
+    for i in range(0, len(items), 1000):  # MLflow's batch limit
+        retrying(mlflow.log_metrics, dict(items[i:i + 1000]))
+    retrying(mlflow.set_tags, {f"covers.{k}": str(v) for k, v in info.items()})
     for p in artifacts:
         mlflow.log_artifact(str(p))
 

@@ -1,0 +1,110 @@
+"""Many runs at once: parallel sweeps against SQLite lose nothing, failures stay isolated,
+and the cluster launchers' machinery works on this machine."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_METRICS = ("user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
+               "index_recall_at_10", "user_auc_lo", "user_auc_hi")
+
+
+def run_sweep(tmp_path, data_dir, *overrides, uri=None, sweep="sweep", timeout=900):
+    uri = uri or f"sqlite:///{tmp_path}/mlflow.db"
+    cmd = [sys.executable, "run.py", "-m", "dataset=folder", f"dataset.path={data_dir}", "baselines=simple",
+           f"paths.cache_dir={tmp_path}/cache", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/{sweep}",
+           "eval.n_bootstrap=50", "eval.recall_queries=50", *overrides]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    results = [json.loads(f.read_text()) for f in sorted((tmp_path / sweep).glob("*/result.json"),
+                                                         key=lambda f: int(f.parent.name))]
+    return p, results, time.perf_counter() - t0
+
+
+def job_runs(uri: str):
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("covers")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("covers.kind") != "sweep"], [
+        r for r in runs if r.data.tags.get("covers.kind") == "sweep"]
+
+
+@pytest.mark.slow
+def test_sixteen_jobs_eight_at_a_time_against_sqlite_lose_nothing(tmp_path, planted_dir):
+    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=local_parallel", "hydra.launcher.n_jobs=8",
+                              "index.n_trees=1,2,3,4,5,6,7,8", "norm=zscore,l2")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "database is locked" not in p.stderr.lower() or all(r["status"] == "FINISHED" for r in results)
+    assert len(results) == 16 and all(r["status"] == "FINISHED" for r in results)
+    runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(runs) == 16 and len(parents) == 1
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert all(k in r.data.metrics for k in KEY_METRICS), sorted(r.data.metrics)
+        assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+    assert {r.data.params["override.index.n_trees"] for r in runs} == {str(i) for i in range(1, 9)}
+
+
+@pytest.mark.slow
+def test_a_raising_and_a_killed_job_do_not_stop_the_sweep_and_rerun_redoes_only_them(tmp_path, planted_dir):
+    sweep = ["cluster=local_parallel", "hydra.launcher.n_jobs=2", "features._target_=covers.testing.FaultyFeatures",
+             "+features.fault=none,raise,sigkill", "norm=zscore,l2"]
+    p, results, _ = run_sweep(tmp_path, planted_dir, *sweep)
+    assert p.returncode == 1  # the sweep says something failed ...
+    status = {tuple(o for o in r["overrides"] if o.startswith(("+features.fault", "norm="))): r["status"]
+              for r in results}
+    assert status == {("+features.fault=none", "norm=zscore"): "FINISHED", ("+features.fault=none", "norm=l2"): "FINISHED",
+                      ("+features.fault=raise", "norm=zscore"): "FAILED", ("+features.fault=raise", "norm=l2"): "FAILED",
+                      ("+features.fault=sigkill", "norm=zscore"): "KILLED", ("+features.fault=sigkill", "norm=l2"): "KILLED"}
+    assert "KILLED" in p.stdout and "signal 9 (SIGKILL)" in p.stdout  # ... and lists what
+    assert "injected failure" in p.stdout
+    runs, _ = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    by_status = sorted(r.info.status for r in runs)
+    assert by_status == ["FAILED", "FAILED", "FINISHED", "FINISHED", "KILLED", "KILLED"]
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert all("SIGKILL" in r.data.tags["covers.error"] for r in killed)
+
+    p2, results2, _ = run_sweep(tmp_path, planted_dir, *sweep, sweep="again")
+    st2 = sorted(r["status"] for r in results2)
+    assert st2 == ["FAILED", "FAILED", "KILLED", "KILLED", "SKIPPED", "SKIPPED"]  # finished ones not redone
+    runs2, _ = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(runs2) == len(runs) + 4
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_the_sweep(tmp_path, planted_dir):
+    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=submitit_local", "norm=zscore,l2")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert [r["status"] for r in results] == ["FINISHED", "FINISHED"]
+    runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert (tmp_path / "sweep" / ".submitit").is_dir()  # it really went through submitit
+
+
+def test_slurm_preset_demands_a_server_and_a_shared_cache(tmp_path):
+    from conftest import compose
+
+    cfg = compose(tmp_path, [])  # the base overrides set both, so compose the preset without them
+    from hydra import compose as h_compose
+    from hydra import initialize_config_dir
+    from omegaconf.errors import InterpolationResolutionError
+
+    from conftest import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        c = h_compose(config_name="config", overrides=["cluster=slurm"], return_hydra_config=True)
+    assert c.hydra.launcher._target_.endswith("SlurmLauncher")
+    with pytest.raises(InterpolationResolutionError, match="tracking.uri=<your MLflow server URL>"):
+        _ = c.tracking.uri
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        ok = h_compose(config_name="config", overrides=["cluster=slurm", "tracking.uri=http://mlflow:5000",
+                                                         "paths.cache_dir=/shared/c"], return_hydra_config=True)
+    assert ok.tracking.uri == "http://mlflow:5000" and ok.hydra.sweep.dir.startswith("/shared/c/../covers-multiruns")
+    assert cfg.tracking.uri.startswith("sqlite")
