@@ -6,8 +6,10 @@ from covers.app import run_job
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_job(cfg)
+def main(cfg: DictConfig) -> float:
+    summary = run_job(cfg)
+    # the return value is what optimising sweepers (search=optuna) maximise; others ignore it
+    return float(summary.get("metrics", {}).get(cfg.get("objective", "user_auc"), float("nan")))
 
 
 if __name__ == "__main__":

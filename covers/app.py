@@ -34,7 +34,7 @@ if not OmegaConf.has_resolver("covers_required"):
     OmegaConf.register_new_resolver("covers_required", _required)
 
 #: config sections that say where things go or how a sweep behaves, not what is computed
-NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "isolate", "hydra")
+NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "isolate", "objective", "hydra")
 PARENT_FILE = "mlflow_parent_run_id"
 
 

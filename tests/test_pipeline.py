@@ -110,3 +110,19 @@ def test_cli_sweep_isolates_a_failing_job(tmp_path, planted_dir):
     assert by_name[name % 0].info.status == "FAILED"
     assert "k must be >= 1" in by_name[name % 0].data.tags["covers.error"]
     assert by_name[name % 20].info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("group,choice,check", [
+    ("experiment", "seed_2014", lambda c: c.hydra.sweeper.params.features == "pixel,gist" and c.tracking.experiment == "seed_2014"),
+    ("search", "optuna", lambda c: c.hydra.sweeper._target_.endswith("OptunaSweeper") and "norm" in c.hydra.sweeper.params),
+    ("cluster", "local_parallel", lambda c: c.hydra.launcher._target_.endswith("JoblibLauncher")),
+    ("cluster", "submitit_local", lambda c: c.hydra.launcher._target_.endswith("LocalLauncher")),
+])
+def test_global_presets_compose(group, choice, check):
+    from hydra import compose as h_compose
+    from hydra import initialize_config_dir
+
+    assert choice in [p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        c = h_compose(config_name="config", overrides=[f"{group}={choice}"], return_hydra_config=True)
+    assert check(c)
