@@ -70,6 +70,14 @@ def config_hash(config: dict) -> str:
     return key_of({k: v for k, v in config.items() if k not in NON_RESULT_KEYS})
 
 
+def _short(override: str) -> str:
+    """``dataset.path=/long/path/to/covers`` -> ``dataset.path=covers`` for run names (params keep it whole)."""
+    key, sep, val = override.partition("=")
+    if sep and "/" in val and "," not in val:
+        val = val.rstrip("/").rsplit("/", 1)[-1] or val
+    return f"{key}{sep}{val}"
+
+
 def _job_context() -> tuple[str, list[str], Path | None, bool, Path | None]:
     """(run name, overrides, output dir, is multirun, sweep dir) from Hydra, or defaults outside it."""
     try:
@@ -77,7 +85,8 @@ def _job_context() -> tuple[str, list[str], Path | None, bool, Path | None]:
     except ValueError:
         return "run", [], None, False, None
     overrides = list(hc.overrides.task)
-    name = ",".join(o for o in overrides if not o.startswith(("tracking.", "paths.", "hydra", "resume"))) or "defaults"
+    name = ",".join(_short(o) for o in overrides
+                    if not o.startswith(("tracking.", "paths.", "hydra", "resume"))) or "defaults"
     multirun = hc.mode == RunMode.MULTIRUN
     return name, overrides, Path(hc.runtime.output_dir), multirun, Path(hc.sweep.dir) if multirun else None
 

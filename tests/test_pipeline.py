@@ -99,7 +99,8 @@ def test_cli_sweep_isolates_a_failing_job(tmp_path, planted_dir):
            f"paths.cache_dir={tmp_path}/cache", f"hydra.sweep.dir={tmp_path}/sweep", "eval.n_bootstrap=50"]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 1, p.stderr[-3000:]  # a failed job makes the sweep's exit status say so
-    name = f"dataset=folder,dataset.path={planted_dir},scorer.k=%d,eval.n_bootstrap=50"  # run names = overrides
+    # run names = the overrides, with paths cut to their last part (params keep them whole)
+    name = f"dataset=folder,dataset.path={planted_dir.name},scorer.k=%d,eval.n_bootstrap=50"
     assert f"FAILED {name % 0}: " in p.stdout
     assert "k must be >= 1, got 0" in p.stdout
     results = [json.loads(f.read_text()) for f in sorted((tmp_path / "sweep").glob("*/result.json"))]
