@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covers.metrics import paired_user_comparison, thumbs_auc, thumbs_auc_bootstrap, user_auc
+from covers.metrics import (paired_user_comparison, thumbs_auc, thumbs_auc_bootstrap, user_auc,
+                            user_auc_pigeonhole)
 from covers.scorers.base import Context, NotApplicable, Scorer
 
 
@@ -46,13 +47,15 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
     and the paired per-user difference of the method to it with a Wilcoxon p-value)."""
     y = scores["thumb"].to_numpy()
     users = scores["user"].to_numpy()
+    items = scores["item"].to_numpy()
     metrics: dict[str, float] = {}
     rows, per_user = [], {}
     for name in method_names(scores):
         s = scores[f"score_{name}"].to_numpy()
         sfx = "" if name == "method" else f"_{name}"
         ua = per_user[name] = user_auc(users, y, s)
-        u_lo, u_hi = _ci(ua.per_user, n_boot, seed)
+        # users and albums both resampled: the albums are a sample too (see user_auc_pigeonhole)
+        u_lo, u_hi = user_auc_pigeonhole(users, items, y, s, n_boot, seed)
         g_lo, g_hi = thumbs_auc_bootstrap(users, y, s, n_boot, seed)
         row = {"method": name, "user_auc": ua.mean, "user_auc_lo": u_lo, "user_auc_hi": u_hi,
                "thumbs_auc": thumbs_auc(y, s), "thumbs_auc_lo": g_lo, "thumbs_auc_hi": g_hi,
@@ -80,12 +83,6 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
                     metrics[f"genre_user_auc/{genre}"] = ua.mean
                     metrics[f"genre_thumbs_auc/{genre}"] = thumbs_auc(y[m], scores["score_method"].to_numpy()[m])
     return metrics, table
-
-
-def _ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    from covers.metrics import bootstrap_ci
-
-    return bootstrap_ci(values, n_boot, seed)
 
 
 def generous_baseline_flag(metrics: dict[str, float]) -> bool:

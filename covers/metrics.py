@@ -169,3 +169,47 @@ def genre_precision_at_k(nb_ids: np.ndarray, genres: list[frozenset] | np.ndarra
         hits += sum(1 for j in row if sets[i] & sets[j]) / row.size
         n += 1
     return (hits / n if n else float("nan")), n
+
+
+def user_auc_pigeonhole(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                        n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Interval of the mean per-user AUC resampling users *and* items (Owen's pigeonhole bootstrap).
+
+    Thumbs are crossed: the same albums appear for many users (and as each other's neighbours),
+    so resampling users alone treats the album sample as fixed and gives intervals that are too
+    narrow for a new draw of albums. Each replicate draws a multiplicity for every user and every
+    item; a thumb's weight is its item's multiplicity inside its user's weighted Mann-Whitney AUC,
+    and users are averaged with their own multiplicities. Ranks never change, so a replicate is
+    one pass over the (once) sorted thumbs.
+    """
+    users = np.asarray(users)
+    y = np.asarray(y).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.size == 0:
+        return float("nan"), float("nan")
+    uniq_u, uidx = np.unique(users, return_inverse=True)
+    uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
+    order = np.lexsort((s, uidx))
+    uo, io, yo, so = uidx[order], iidx[order], y[order], s[order]
+    group = np.cumsum(np.r_[True, (uo[1:] != uo[:-1]) | (so[1:] != so[:-1])]) - 1  # (user, score) tie groups
+    n_groups = group[-1] + 1
+    g_user = uo[np.r_[0, np.flatnonzero(np.diff(group)) + 1]]  # user of each tie group
+    g_first_of_user = np.r_[True, g_user[1:] != g_user[:-1]]
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        wu = np.bincount(rng.integers(0, uniq_u.size, uniq_u.size), minlength=uniq_u.size).astype(np.float64)
+        wi = np.bincount(rng.integers(0, uniq_i.size, uniq_i.size), minlength=uniq_i.size).astype(np.float64)
+        w = wi[io]
+        P = np.bincount(group, weights=w * yo, minlength=n_groups)
+        N = np.bincount(group, weights=w * ~yo, minlength=n_groups)
+        cumN = np.cumsum(N)
+        start = np.maximum.accumulate(np.where(g_first_of_user, np.arange(n_groups), 0))
+        below = cumN - N - (cumN[start] - N[start])  # negatives of the same user ranked strictly lower
+        num = np.bincount(g_user, weights=P * (below + 0.5 * N), minlength=uniq_u.size)
+        tp = np.bincount(g_user, weights=P, minlength=uniq_u.size)
+        tn = np.bincount(g_user, weights=N, minlength=uniq_u.size)
+        ok = (tp > 0) & (tn > 0) & (wu > 0)
+        out[b] = np.sum(wu[ok] * num[ok] / (tp[ok] * tn[ok])) / wu[ok].sum() if ok.any() else np.nan
+    a = (1.0 - level) / 2.0
+    return float(np.nanquantile(out, a)), float(np.nanquantile(out, 1.0 - a))

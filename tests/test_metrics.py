@@ -118,3 +118,35 @@ def test_genre_precision_hand_worked():
     multi = [frozenset({"a", "b"}), frozenset({"b"}), frozenset({"c"}), frozenset({"a"})]
     p, n = genre_precision_at_k(nb, multi, 2)  # 0: {b},{c} -> 1/2; 1: {a,b},{a} -> 1/2; 2: {a} -> 0; 3: {c},{a,b} -> 1/2
     assert n == 4 and p == pytest.approx((0.5 + 0.5 + 0.0 + 0.5) / 4)
+
+
+def test_pigeonhole_bootstrap_matches_a_naive_resampling():
+    from covers.metrics import user_auc_pigeonhole
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 25, 500)
+    items = rng.integers(0, 40, 500)
+    y = rng.integers(0, 2, 500)
+    s = np.round(rng.normal(size=500) + 0.5 * y, 1)
+    lo, hi = user_auc_pigeonhole(users, items, y, s, n_boot=200, seed=3)
+    r = np.random.default_rng(3)
+    uu, ii = np.unique(users), np.unique(items)
+    vals = []
+    for _ in range(200):
+        wu = np.bincount(r.integers(0, uu.size, uu.size), minlength=uu.size)
+        wi = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)
+        per, wts = [], []
+        for k, u in enumerate(uu):
+            m = users == u
+            w = wi[np.searchsorted(ii, items[m])].astype(float)
+            yp, sp = y[m].astype(bool), s[m]
+            tp, tn = w[yp].sum(), w[~yp].sum()
+            if tp == 0 or tn == 0 or wu[k] == 0:
+                continue
+            # brute force over all (pos, neg) pairs with weights
+            cmp = (sp[yp][:, None] > sp[~yp][None, :]) + 0.5 * (sp[yp][:, None] == sp[~yp][None, :])
+            per.append((w[yp][:, None] * w[~yp][None, :] * cmp).sum() / (tp * tn))
+            wts.append(wu[k])
+        vals.append(np.average(per, weights=wts))
+    assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
+    assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
