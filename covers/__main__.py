@@ -64,7 +64,8 @@ def cmd_cache(a: argparse.Namespace) -> int:
     if a.action == "info":
         total = 0
         for kind in sorted(p for p in root.iterdir() if p.is_dir()):
-            n, size = sum(1 for _ in kind.iterdir()), _size(kind)
+            n = sum(1 for f in kind.iterdir() if not f.name.endswith(".lock"))  # locks are not entries
+            size = _size(kind)
             total += size
             print(f"{kind.name:12s} {n:6d} entries {size / 2**20:10.1f} MiB")
         print(f"{'total':12s} {'':6s}         {total / 2**20:10.1f} MiB  ({root})")
