@@ -34,7 +34,7 @@ if not OmegaConf.has_resolver("covers_required"):
     OmegaConf.register_new_resolver("covers_required", _required)
 
 #: config sections that say where things go or how a sweep behaves, not what is computed
-NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "resume", "isolate", "objective", "hydra")
+NON_RESULT_KEYS = ("tracking", "paths", "n_jobs", "engine", "resume", "isolate", "objective", "hydra")
 PARENT_FILE = "mlflow_parent_run_id"
 
 
@@ -51,7 +51,8 @@ def build_parts(cfg: DictConfig) -> pipeline.Parts:
 
 
 def settings_of(cfg: DictConfig) -> pipeline.Settings:
-    return pipeline.Settings(cache_dir=cfg.paths.cache_dir, n_jobs=cfg.n_jobs, seed=cfg.seed,
+    engine = instantiate(cfg.engine) if cfg.get("engine") is not None else None
+    return pipeline.Settings(cache_dir=cfg.paths.cache_dir, n_jobs=cfg.n_jobs, seed=cfg.seed, engine=engine,
                              **OmegaConf.to_container(cfg.eval, resolve=True))
 
 

@@ -51,6 +51,7 @@ class Settings:
     grid_queries: int = 8
     grid_neighbours: int = 8
     batch_size: int = 2048
+    engine: Any = None  # an instantiated covers.engines.* (conf/engine); None = local worker processes
     seed: int = 0
 
 
@@ -63,37 +64,36 @@ class Result:
 
 
 def _feature_matrix(ds: Dataset, ex, cache: ArrayCache, s: Settings, info: dict) -> tuple[Dataset, np.ndarray]:
-    """Decode and featurise every cover, through the cache; undecodable covers are dropped and reported."""
-    from tqdm.auto import tqdm
+    """Decode and featurise every cover, through the cache; undecodable covers are dropped and reported.
 
-    key = key_of(ds.fingerprint, ex.params(), s.on_error)
+    Streaming (:mod:`covers.extract`): chunks of ``batch_size`` covers on worker processes (or the
+    configured engine) written into an on-disk float32 matrix, resumed after a crash, and returned
+    memory-mapped, so memory does not grow with the catalogue.
+    """
+    from covers.extract import extract, extract_array
+
+    from covers.data.images import decoder_params
+
+    # the decoder's version and settings shape the pixels of file covers, so they are in the key
+    key = key_of(ds.fingerprint, ex.params(), s.on_error, decoder_params())
     failed_key = key_of("failed", key)
     fail_path = cache.path("failed", failed_key).with_suffix(".csv") if cache.enabled else None
-
-    def compute() -> np.ndarray:
-        out = np.empty((ds.n_items, ex.n_features()), dtype=np.float32)
-        failed: list[tuple[int, str]] = []
-        bar = tqdm(total=ds.n_items, desc=f"features {type(ex).__name__} {ex.size}px {ex.mode}", unit="cover",
-                   disable=None, mininterval=1.0)
-        for a in range(0, ds.n_items, s.batch_size):
-            pix, bad = ds.covers.decode(range(a, min(a + s.batch_size, ds.n_items)), ex.size, ex.mode, s.n_jobs, s.on_error)
-            out[a:a + len(pix)] = ex.transform(pix)
-            failed += [(a + i, m) for i, m in bad]
-            bar.update(len(pix))
-        bar.close()
-        if fail_path is not None:
-            from covers.cache import atomic_write_bytes
-
-            frame = pd.DataFrame(failed, columns=["index", "message"])
-            atomic_write_bytes(fail_path, lambda f: f.write(frame.to_csv(index=False).encode()))
-        info["_failed"] = failed
-        return out
+    engine = s.engine
+    kw = dict(chunk_size=s.batch_size, n_jobs=s.n_jobs, on_error=s.on_error, engine=engine)
 
     t0 = time.perf_counter()
-    X, hit = cache.get_or_compute("features", key, compute)
+    failed = None
+    if cache.enabled:
+        def build(path: Path) -> None:
+            nonlocal failed
+            failed = extract(ds.covers, ex, path, failed_path=fail_path, **kw).failed
+
+        X, hit = cache.get_or_build("features", key, build, mmap_mode="r")
+    else:
+        X, failed = extract_array(ds.covers, ex, **kw)
+        hit = False
     info["features_cache"] = "hit" if hit else "built"
     info["features_seconds"] = time.perf_counter() - t0
-    failed = info.pop("_failed", None)
     if failed is None:
         failed = []
         if fail_path is not None and fail_path.exists() and fail_path.stat().st_size > 0:
@@ -109,14 +109,70 @@ def _feature_matrix(ds: Dataset, ex, cache: ArrayCache, s: Settings, info: dict)
     return ds, X
 
 
+def _release(X: np.ndarray, start: int = 0, stop: int | None = None) -> None:
+    """Drop rows of a memory-mapped matrix from this process (see covers.extract.release_rows)."""
+    from covers.extract import release_rows
+
+    release_rows(X, start, stop)
+
+
+def _normalise(norm, X: np.ndarray, ds: Dataset, rows: int = 65536, out_dir: str | Path | None = None) -> np.ndarray:
+    """``norm.fit_transform(X)`` as float32, without full-size temporaries when that is exact.
+
+    Transformers whose ``fit_transform`` is scikit-learn's default ``fit(X).transform(X)``
+    (RowZScore, Normalizer, StandardScaler, FunctionTransformer) are fitted on X, then
+    transform ``rows`` rows at a time into the output: the same numbers (every transform here
+    is row by row) without the 2-3 matrix-sized temporaries of one big call. The output is a
+    memory map of an unlinked temporary file in ``out_dir`` (the cache dir) when X is itself
+    memory-mapped, so neither matrix has to stay resident. Others (PCA's own fit_transform) get
+    the one big call, as before. Raises FloatingPointError on non-finite output.
+    """
+    from sklearn.base import TransformerMixin
+
+    n = len(X)
+    if getattr(type(norm), "fit_transform", None) is TransformerMixin.fit_transform and n > rows:
+        norm.fit(X)
+        first_part = np.asarray(norm.transform(X[:rows]), dtype=np.float32)
+        shape = (n, first_part.shape[1])
+        if isinstance(X, np.memmap) or getattr(X, "_mmap", None) is not None:
+            import tempfile
+
+            d = Path(out_dir) if out_dir is not None else None
+            if d is not None:
+                d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=d, prefix="normalised-", suffix=".npy")
+            os.close(fd)
+            try:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            finally:
+                os.unlink(tmp)  # the mapping keeps the data; the disk space goes with it
+        else:
+            out = np.empty(shape, dtype=np.float32)
+        first = None
+        for a in range(0, n, rows):
+            part = first_part if a == 0 else np.asarray(norm.transform(X[a:a + rows]), dtype=np.float32)
+            out[a:a + len(part)] = part
+            if first is None and not np.isfinite(part).all():
+                first = a + int(np.flatnonzero(~np.isfinite(part).all(1))[0])
+            _release(X, a, a + rows)  # a pass over mapped matrices: keep only the current rows resident
+            _release(out, a, a + rows)
+        Xn = out
+    else:
+        Xn = np.asarray(norm.fit_transform(X), dtype=np.float32)
+        first = None if np.isfinite(Xn).all() else int(np.flatnonzero(~np.isfinite(Xn).all(1))[0])
+    if first is not None:
+        n_bad = sum(int((~np.isfinite(Xn[a:a + rows])).any(1).sum()) for a in range(0, n, rows))
+        raise FloatingPointError(f"normalisation produced non-finite values for {n_bad} covers, e.g. {ds.covers.describe(first)}")
+    return Xn
+
+
 def _index_metrics(index, X: np.ndarray, metric: str, s: Settings) -> dict[str, float]:
     """Recall@k of the index against brute force on a seeded sample of query items."""
     n = len(X)
     k = min(s.recall_k, n - 1)
     rng = np.random.default_rng(s.seed)
     rows = rng.choice(n, size=min(s.recall_queries, n), replace=False)
-    exact = ExactIndex(metric).build(X)
-    e_ids, _ = exact.query_rows(rows, k)
+    e_ids = _exact_sample(X, rows, k, metric)
     t0 = time.perf_counter()
     a_ids, _ = index.query_rows(rows, k)
     q_sec = time.perf_counter() - t0
@@ -124,6 +180,32 @@ def _index_metrics(index, X: np.ndarray, metric: str, s: Settings) -> dict[str, 
     for r, ids in enumerate(a_ids):
         a[r, : len(ids)] = ids
     return {f"index_recall_at_{k}": recall_at_k(a, e_ids), "index_query_ms_per_item": 1000.0 * q_sec / len(rows)}
+
+
+def _exact_sample(X: np.ndarray, rows: np.ndarray, k: int, metric: str, block_bytes: int = 128 << 20) -> np.ndarray:
+    """Exact k nearest other items of ``rows`` by brute force over blocks of the catalogue:
+    O(len(rows) x n) time, memory bounded by ``block_bytes`` whatever n (X may be memory-mapped).
+    Same distances and order (closest first, ties by id) as ``ExactIndex.query_rows``."""
+    from covers.index.exact import pairwise_distance
+
+    n, d = X.shape
+    rows = np.asarray(rows)
+    block = max(256, int(block_bytes // (8 * max(len(rows), d, 1))))
+    Q = np.asarray(X[np.sort(rows)], dtype=np.float32)[np.argsort(np.argsort(rows))]
+    cand_d, cand_i = [], []
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        dist = pairwise_distance(Q, np.asarray(X[a:b], dtype=np.float32), metric)
+        _release(X, a, b)
+        own = (rows >= a) & (rows < b)
+        dist[np.flatnonzero(own), rows[own] - a] = np.inf
+        kk = min(k, b - a)
+        part = np.argpartition(dist, kk - 1, axis=1)[:, :kk] if kk < b - a else np.tile(np.arange(b - a), (len(rows), 1))
+        cand_d.append(np.take_along_axis(dist, part, 1))
+        cand_i.append(part + a)
+    cd, ci = np.concatenate(cand_d, 1), np.concatenate(cand_i, 1)
+    order = np.lexsort((ci, cd), axis=1)[:, :k]
+    return np.take_along_axis(ci, order, 1)
 
 
 def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
@@ -141,12 +223,13 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     log.info("dataset %s: %s", ds.name, ds.stats())
 
     ds, X = _feature_matrix(ds, parts.features, cache, s, info)
-    Xn = np.asarray(parts.norm.fit_transform(X), dtype=np.float32)
-    if not np.isfinite(Xn).all():
-        bad = np.flatnonzero(~np.isfinite(Xn).all(1))
-        raise FloatingPointError(f"normalisation produced non-finite values for {len(bad)} covers, e.g. {ds.covers.describe(int(bad[0]))}")
+    Xn = _normalise(parts.norm, X, ds, rows=max(1, s.batch_size) * 32,
+                    out_dir=Path(s.cache_dir) / "tmp" if s.cache_dir else None)
 
-    index_key = key_of(ds.fingerprint, parts.features.params(), _norm_params(parts.norm), parts.index.params(), s.on_error)
+    from covers.data.images import decoder_params
+
+    index_key = key_of(ds.fingerprint, parts.features.params(), _norm_params(parts.norm), parts.index.params(),
+                       s.on_error, decoder_params())
     index_path = Path(s.cache_dir) / "index" / f"{index_key}.ann" if s.cache_dir and hasattr(parts.index, "n_trees") else None
     parts.index.build(Xn, cache_path=index_path)
     info["index_cache"] = "hit" if parts.index.cache_hit_ else "built"

@@ -76,7 +76,7 @@ def test_mlflow_run_has_metrics_params_tags_and_artifacts(tmp_path, planted_dir)
 @pytest.mark.parametrize("group,choices", [
     ("dataset", ["synthetic", "folder"]), ("features", ["pixel", "gist", "gist_gray"]),
     ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact"]),
-    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "centroid"]), ("baselines", ["default", "none", "simple"]),
+    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "centroid"]), ("baselines", ["default", "none", "simple"]), ("engine", ["local", "dask"]),
 ])
 def test_every_group_composes_and_instantiates(tmp_path, group, choices):
     assert sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")) == sorted(choices)

@@ -3,7 +3,8 @@
 It is the harness's embedded default dataset. :func:`generate_world` writes it
 in the same folder format as a real catalogue, so the ordinary loader reads it::
 
-    DIR/covers/<item_id>.png   RGB covers (image_size x image_size)
+    DIR/covers/<item_id>.png   RGB covers (image_size x image_size); none in a procedural
+                               world (``store_covers``), whose covers are drawn on demand
     DIR/items.csv              item_id, genre, style, quality, popularity
     DIR/thumbs.csv             user_id, item_id, thumb, timestamp, true_score
     DIR/world.json             generator version, parameters, counts
@@ -60,12 +61,22 @@ from PIL import Image
 from covers.data._styles import MIN_SIZE, STYLES, render
 
 __all__ = [
-    "GENERATOR_VERSION", "STYLES", "WorldMismatchError", "cover_rng", "render_cover",
+    "GENERATOR_VERSION", "STORE_COVERS_MAX", "STYLES", "WorldMismatchError", "cover_rng", "render_cover",
     "render_item_cover", "make_items", "simulate_thumbs", "generate_world", "preview_grid",
 ]
 
-#: bump whenever the output for the same parameters changes
-GENERATOR_VERSION = "cover-world/1"
+#: bump whenever the output for the same parameters changes.
+#: 2: worlds with n_users x n_items > EXPOSURE_DENSE_MAX draw exposures by sequential sampling
+#:    (same distribution, other random numbers); smaller worlds are byte-identical to version 1.
+#:    Worlds may be procedural (``store_covers=False``: no cover files).
+GENERATOR_VERSION = "cover-world/2"
+
+#: ``store_covers=None`` (auto) writes cover PNGs up to this many items; bigger worlds are
+#: procedural: covers are rendered on demand (``render_item_cover``), deterministic per item.
+STORE_COVERS_MAX = 20_000
+#: up to this many (user, item) pairs, exposure is sampled by a dense Gumbel top-k over all
+#: items per user; above it by sequential weighted sampling (O(thumbs), not O(users x items))
+EXPOSURE_DENSE_MAX = 500_000_000
 
 _CHUNK = 1024            # item attributes are drawn per chunk of this many items
 _BASE_TIME = 1_388_534_400  # 2014-01-01T00:00:00Z, the seed experiment's year
@@ -199,22 +210,13 @@ def simulate_thumbs(items: pd.DataFrame, *, n_users: int = 600, mean_thumbs_per_
                                         - activity_sigma ** 2 / 2)
     k = np.clip(np.rint(act), min(min_thumbs, n), n).astype(np.int64)
 
-    # exposure: Gumbel top-k = weighted sampling without replacement, per user
+    # exposure: weighted sampling without replacement, per user
     logpop = popularity_exponent * np.log(pop)
     logpref = np.log1p(exposure_pref * G * theta)
-    step = max(1, 4_000_000 // n)
-    users, its = [], []
-    for start in range(0, n_users, step):
-        ks = k[start:start + step]
-        m, kmax = len(ks), int(ks.max())
-        keys = logpop[None, :] + logpref[start:start + m][:, gidx] + rng.gumbel(size=(m, n))
-        top = (np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax] if kmax < n
-               else np.tile(np.arange(n), (m, 1)))
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(keys, top, 1), axis=1), 1)
-        rr, cc = np.nonzero(np.arange(kmax)[None, :] < ks[:, None])
-        users.append(rr + start)
-        its.append(top[rr, cc])
-    u, i = np.concatenate(users), np.concatenate(its)
+    if n_users * n <= EXPOSURE_DENSE_MAX:
+        u, i = _exposure_gumbel(rng, k, logpop, logpref, gidx)
+    else:
+        u, i = _exposure_sequential(rng, k, logpop, logpref, gidx)
     order = np.lexsort((rng.random(len(u)), u))  # random listening order within each user
     u, i = u[order], i[order]
 
@@ -235,6 +237,81 @@ def simulate_thumbs(items: pd.DataFrame, *, n_users: int = 600, mean_thumbs_per_
         "timestamp": ts.astype(np.int64),
         "true_score": np.round(true, 6),
     })
+
+
+def _exposure_gumbel(rng: np.random.Generator, k: np.ndarray, logpop: np.ndarray, logpref: np.ndarray,
+                     gidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gumbel top-k over every item for every user (dense: O(n_users x n_items))."""
+    n, n_users = len(logpop), len(k)
+    step = max(1, 4_000_000 // n)
+    users, its = [], []
+    for start in range(0, n_users, step):
+        ks = k[start:start + step]
+        m, kmax = len(ks), int(ks.max())
+        keys = logpop[None, :] + logpref[start:start + m][:, gidx] + rng.gumbel(size=(m, n))
+        top = (np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax] if kmax < n
+               else np.tile(np.arange(n), (m, 1)))
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(keys, top, 1), axis=1), 1)
+        rr, cc = np.nonzero(np.arange(kmax)[None, :] < ks[:, None])
+        users.append(rr + start)
+        its.append(top[rr, cc])
+    return np.concatenate(users), np.concatenate(its)
+
+
+def _exposure_sequential(rng: np.random.Generator, k: np.ndarray, logpop: np.ndarray, logpref: np.ndarray,
+                         gidx: np.ndarray, max_rounds: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The same sampling without replacement as :func:`_exposure_gumbel`, in O(thumbs).
+
+    Item i's weight for user u is pop_i^a * (1 + e G theta_u,g(i)) = w_i * c_u,g(i): draw a
+    genre with probability c_ug * W_g (W_g = sum of w over genre g), then an item of that genre
+    with probability w_i / W_g (inverse CDF on the genre's cumulative weights). Draws *with*
+    replacement, keeping each user's first k_u distinct items in draw order, are exactly
+    successive sampling without replacement (each kept draw is from the renormalised rest),
+    i.e. the Plackett-Luce sample the Gumbel top-k gives. Users still short after the rounds
+    (k_u close to n_items) fall back to the dense Gumbel top-k.
+    """
+    n, n_users = len(logpop), len(k)
+    G = logpref.shape[1]
+    w = np.exp(logpop - logpop.max())
+    by_genre = np.argsort(gidx, kind="stable")
+    cum = np.cumsum(w[by_genre])
+    bounds = np.searchsorted(gidx[by_genre], np.arange(G + 1))  # genre g: by_genre[bounds[g]:bounds[g+1]]
+    base = np.r_[0.0, cum][bounds[:-1]]
+    Wg = np.r_[0.0, cum][bounds[1:]] - base
+    pg = np.exp(logpref) * Wg[None, :]
+    cg = np.cumsum(pg / pg.sum(1, keepdims=True), axis=1)
+    keys = np.empty(0, np.int64)  # accepted (user * n + item), grouped by user in draw order
+    have = np.zeros(n_users, np.int64)
+    for _ in range(max_rounds):
+        short = np.flatnonzero(have < k)
+        if short.size == 0:
+            break
+        need = k[short] - have[short]
+        uu = np.repeat(short, need + need // 8 + 2)
+        g = (rng.random(len(uu))[:, None] > cg[uu]).sum(1).clip(0, G - 1)
+        t = base[g] + rng.random(len(uu)) * Wg[g]
+        pos = np.clip(np.searchsorted(cum, t, side="right"), bounds[g], bounds[g + 1] - 1)
+        new = uu * n + by_genre[pos]
+        allk = np.concatenate([keys, new])
+        _, first = np.unique(allk, return_index=True)  # first occurrence: accepted ones come first
+        first.sort()
+        allk = allk[first]
+        user = allk // n
+        order = np.argsort(user, kind="stable")  # by user, draw order kept within a user
+        allk, user = allk[order], user[order]
+        start = np.searchsorted(user, np.arange(n_users))
+        rank = np.arange(len(allk)) - start[user]
+        keep = rank < k[user]
+        keys = allk[keep]
+        have = np.bincount(keys // n, minlength=n_users)
+    short = np.flatnonzero(have < k)
+    if short.size:
+        keys = keys[~np.isin(keys // n, short)]
+        su, si = _exposure_gumbel(rng, k[short], logpop, logpref[short], gidx)
+        keys = np.sort(np.concatenate([keys, short[su] * n + si]), kind="stable")
+        user = keys // n
+        keys = keys[np.argsort(user, kind="stable")]
+    return keys // n, keys % n
 
 
 # --------------------------------------------------------------------------- the world folder
@@ -264,7 +341,10 @@ def _existing_world(path: Path, params: dict[str, Any]) -> bool:
             f"{path} holds a cover world generated with different parameters "
             f"(key: (on disk, requested)) {diff}; delete it or use another path")
     covers = path / "covers"
-    n_png = sum(1 for e in os.scandir(covers) if e.name.endswith(".png")) if covers.is_dir() else 0
+    if params.get("store_covers", 1) == 0:  # procedural: there are no cover files to count
+        n_png = params["n_items"]
+    else:
+        n_png = sum(1 for e in os.scandir(covers) if e.name.endswith(".png")) if covers.is_dir() else 0
     if not ((path / "items.csv").is_file() and (path / "thumbs.csv").is_file()
             and n_png == params["n_items"]):
         raise FileExistsError(f"{path} has a world.json but is incomplete "
@@ -319,8 +399,15 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                    offset: float = -0.6, concentration: float = 0.5, exposure_pref: float = 1.0,
                    popularity_exponent: float = 1.0, activity_sigma: float = 0.7,
                    min_thumbs: int = 5, popularity_sigma: float = 1.0,
-                   quality_popularity_corr: float = 0.5, progress: bool = True) -> Path:
+                   quality_popularity_corr: float = 0.5, store_covers: bool | None = None,
+                   progress: bool = True) -> Path:
     """Write a cover world to ``path`` (atomically) and return ``path``.
+
+    ``store_covers``: write every cover as ``covers/<item_id>.png`` (True), or nothing (False:
+    a *procedural* world, whose covers are rendered on demand by :func:`render_item_cover`, pixel
+    for pixel what the PNG would hold); None (default) stores them up to
+    :data:`STORE_COVERS_MAX` items. A procedural world records ``store_covers: 0`` in its
+    ``world.json`` parameters; ``items.csv`` and ``thumbs.csv`` are written either way.
 
     Generation happens in ``<path>.tmp-<pid>`` and is moved into place with
     :func:`os.replace`, so an interrupted run never leaves something that looks
@@ -337,8 +424,12 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                     concentration=concentration, exposure_pref=exposure_pref,
                     popularity_exponent=popularity_exponent, activity_sigma=activity_sigma,
                     min_thumbs=min_thumbs)
+    if store_covers is None:
+        store_covers = n_items <= STORE_COVERS_MAX
     params = _world_params(n_items=n_items, n_genres=n_genres, off_style=off_style,
                            image_size=image_size, seed=seed, **item_kw, **thumb_kw)
+    if not store_covers:  # stored worlds keep the parameters (and so the identity) they always had
+        params["store_covers"] = 0
     if _existing_world(path, params):
         return path
 
@@ -347,9 +438,11 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        (tmp / "covers").mkdir(parents=True)
+        tmp.mkdir(parents=True)
         items = make_items(n_items, n_genres, off_style, seed, **item_kw)
-        _render_covers(items, tmp / "covers", seed, int(image_size), progress)
+        if store_covers:
+            (tmp / "covers").mkdir()
+            _render_covers(items, tmp / "covers", seed, int(image_size), progress)
         thumbs = simulate_thumbs(items, seed=seed, **thumb_kw)
         items.to_csv(tmp / "items.csv", index=False)
         thumbs.to_csv(tmp / "thumbs.csv", index=False)
@@ -368,8 +461,9 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                 "off_style_items": int((items["genre"] != items["style"]).sum()),
                 "per_genre": per_genre,
             },
-            "files": {"covers": "covers/<item_id>.png", "items": "items.csv",
-                      "thumbs": "thumbs.csv"},
+            "files": {"covers": "covers/<item_id>.png" if store_covers else
+                      "procedural: covers.data.synthetic.render_item_cover(seed, row of items.csv, style, image_size)",
+                      "items": "items.csv", "thumbs": "thumbs.csv"},
         }
         (tmp / "world.json").write_text(json.dumps(meta, indent=2) + "\n")
         try:
@@ -410,10 +504,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quality-weight", type=float, default=0.7)
     ap.add_argument("--preview", type=Path, help="also save a style preview grid here")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--store-covers", choices=("auto", "yes", "no"), default="auto",
+                    help=f"write cover PNGs (auto: up to {STORE_COVERS_MAX} items; no: procedural world)")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     out = generate_world(a.path, n_items=a.n_items, n_users=a.n_users, n_genres=a.n_genres,
                          seed=a.seed, signal=a.signal, quality_weight=a.quality_weight,
+                         store_covers={"auto": None, "yes": True, "no": False}[a.store_covers],
                          progress=not a.no_progress)
     counts = json.loads((out / "world.json").read_text())["counts"]
     print(f"world at {out} in {time.perf_counter() - t0:.2f}s: {counts['items']} items, "
