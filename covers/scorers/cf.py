@@ -8,6 +8,8 @@ Rendle et al. 2009 BPR), trained on the *up* thumbs as positive implicit feedbac
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -33,8 +35,10 @@ class _FactorScorer(Scorer):
     def fit(self, train: pd.DataFrame, ctx: Context) -> "_FactorScorer":
         m = ups_matrix(train, ctx.n_users, ctx.n_items)
         model = self._make()
-        # implicit parallelises itself; a second BLAS thread pool underneath only slows it down
-        with threadpool_limits(1, "blas"):
+        # implicit parallelises itself; a second BLAS thread pool underneath only slows it down.
+        # Its import-time check warns about that pool even though it is limited here.
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
             model.fit(m, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
