@@ -103,9 +103,9 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
     h_name, h_overrides, hydra_dir, multirun, sweep_dir = _job_context()
     name = name or h_name
     overrides = h_overrides if overrides is None else overrides
-    out_dir = Path(out_dir if out_dir is not None else hydra_dir or "")
-    if not str(out_dir):
+    if out_dir is None and hydra_dir is None:
         raise ValueError("run_job outside Hydra needs an out_dir")
+    out_dir = Path(out_dir if out_dir is not None else hydra_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     uri = tracking.resolve_uri(cfg.tracking.uri)
     config = OmegaConf.to_container(cfg, resolve=True)

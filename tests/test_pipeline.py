@@ -127,3 +127,8 @@ def test_global_presets_compose(group, choice, check):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         c = h_compose(config_name="config", overrides=[f"{group}={choice}"], return_hydra_config=True)
     assert check(c)
+
+
+def test_run_job_outside_hydra_needs_an_out_dir(tmp_path):
+    with pytest.raises(ValueError, match="needs an out_dir"):
+        run_job(compose(tmp_path, []))
