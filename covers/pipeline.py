@@ -19,7 +19,6 @@ import pandas as pd
 
 from covers.cache import ArrayCache, key_of
 from covers.data.base import Dataset, drop_items
-from covers.index.exact import ExactIndex
 from covers import evaluation
 from covers.metrics import genre_precision_at_k, recall_at_k
 from covers.scorers.base import Context, Scorer
