@@ -290,7 +290,3 @@ def _genre_sets(items: pd.DataFrame) -> list[frozenset] | None:
 def _norm_params(norm) -> dict:
     p = norm.get_params() if hasattr(norm, "get_params") else {}
     return {"class": type(norm).__name__, **{k: repr(v) for k, v in p.items()}}
-
-
-def default_n_jobs() -> int:
-    return os.cpu_count() or 1

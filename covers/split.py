@@ -27,6 +27,16 @@ class Split:
         return out
 
 
+def _positions_in_user(users_sorted: np.ndarray, test_frac: float):
+    """For thumbs sorted by user: each one's position within its user, and its user's thumb
+    count and test count (round(frac * n), at least one, at most all but one), per thumb."""
+    start = np.r_[0, np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1]
+    sizes = np.diff(np.r_[start, len(users_sorted)])
+    pos = np.arange(len(users_sorted)) - np.repeat(start, sizes)
+    n_test = np.clip(np.rint(sizes * test_frac), 1, sizes - 1).astype(np.int64)
+    return pos, np.repeat(sizes, sizes), np.repeat(n_test, sizes)
+
+
 class UserHoldout:
     """Hold out ``test_frac`` of each user's thumbs (at least one, at most all but one).
 
@@ -52,17 +62,11 @@ class UserHoldout:
         n_filtered = int(thumbs.loc[~keep, "user"].nunique())
         t = thumbs.loc[keep]
         rng = np.random.default_rng(self.seed)
-        key = rng.random(len(t))
         # rank of each thumb inside its user by a random key = a seeded per-user shuffle
-        order = np.lexsort((key, t["user"].to_numpy()))
-        users_sorted = t["user"].to_numpy()[order]
-        start = np.r_[0, np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1]
-        sizes = np.diff(np.r_[start, len(t)])
-        pos = np.arange(len(t)) - np.repeat(start, sizes)
-        n_test = np.clip(np.rint(sizes * self.test_frac), 1, sizes - 1).astype(np.int64)
-        is_test_sorted = pos < np.repeat(n_test, sizes)
+        order = np.lexsort((rng.random(len(t)), t["user"].to_numpy()))
+        pos, sizes, n_test = _positions_in_user(t["user"].to_numpy()[order], self.test_frac)
         is_test = np.empty(len(t), dtype=bool)
-        is_test[order] = is_test_sorted
+        is_test[order] = pos < n_test
         return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)
 
 
@@ -92,13 +96,9 @@ class Temporal:
                              "(use split=user_holdout or split=cold_items)")
         t, n_filtered = _filter_small_users(thumbs, self.min_thumbs)
         order = np.lexsort((np.arange(len(t)), t["timestamp"].to_numpy(), t["user"].to_numpy()))
-        users_sorted = t["user"].to_numpy()[order]
-        start = np.r_[0, np.flatnonzero(users_sorted[1:] != users_sorted[:-1]) + 1]
-        sizes = np.diff(np.r_[start, len(t)])
-        pos = np.arange(len(t)) - np.repeat(start, sizes)
-        n_test = np.clip(np.rint(sizes * self.test_frac), 1, sizes - 1).astype(np.int64)
+        pos, sizes, n_test = _positions_in_user(t["user"].to_numpy()[order], self.test_frac)
         is_test = np.empty(len(t), dtype=bool)
-        is_test[order] = pos >= np.repeat(sizes - n_test, sizes)  # the last n_test of each user
+        is_test[order] = pos >= sizes - n_test  # the last n_test of each user
         return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)
 
 

@@ -41,7 +41,6 @@ def test_sixteen_jobs_eight_at_a_time_against_sqlite_lose_nothing(tmp_path, plan
     p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=local_parallel", "hydra.launcher.n_jobs=8",
                               "index.n_trees=1,2,3,4,5,6,7,8", "norm=zscore,l2")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert "database is locked" not in p.stderr.lower() or all(r["status"] == "FINISHED" for r in results)
     assert len(results) == 16 and all(r["status"] == "FINISHED" for r in results)
     runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
     assert len(runs) == 16 and len(parents) == 1

@@ -144,8 +144,13 @@ def place_cover(src: Path, dst: Path, copy: bool) -> None:
         os.symlink(Path(src).resolve(), dst)
 
 
-def write_folder(out: Path, thumbs: pd.DataFrame, items: pd.DataFrame) -> None:
+def write_folder(out: Path, thumbs: pd.DataFrame, items: pd.DataFrame, rep=None) -> None:
+    """Write thumbs.csv and items.csv; with a report, count what was written into it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(thumbs, out / "thumbs.csv")
     write_csv(items, out / "items.csv")
+    if rep is not None:
+        rep.count("items_written", len(items))
+        rep.count("users_written", int(thumbs["user_id"].nunique()))
+        rep.count("thumbs_written", len(thumbs))

@@ -199,11 +199,8 @@ def convert(reviews: Path, meta_path: Path, out: Path, thresholds: Thresholds = 
     rows = [(i,) + meta[i] for i in kept]
     item_frame = pd.DataFrame(rows, columns=["item_id", "title", "artist", "genre", "genres", "url"])
     rep.count("meta_items_with_image_but_no_thumb", len(meta) - len(kept))
-    write_folder(out, t.reset_index(drop=True), item_frame.drop(columns="url"))
+    write_folder(out, t.reset_index(drop=True), item_frame.drop(columns="url"), rep)
     write_csv(item_frame[["item_id", "url"]], Path(out) / "cover_urls.csv")
-    rep.count("items_written", len(item_frame))
-    rep.count("users_written", int(t["user_id"].nunique()))
-    rep.count("thumbs_written", len(t))
     return rep
 
 

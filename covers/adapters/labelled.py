@@ -132,10 +132,7 @@ def convert(images: Path, labels: Path, out: Path, *, n_users: int = 600, mean_t
     cdir = fresh_covers_dir(out, force)
     for item_id, src in sources.items():
         place_cover(src, cdir / f"{item_id}{src.suffix.lower()}", copy)
-    write_folder(out, thumbs, items)
-    rep.count("items_written", len(items))
-    rep.count("users_written", int(thumbs["user_id"].nunique()))
-    rep.count("thumbs_written", len(thumbs))
+    write_folder(out, thumbs, items, rep)
     rep.params["up_rate"] = round(float(thumbs["thumb"].mean()), 4)
     return rep
 

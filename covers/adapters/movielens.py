@@ -144,10 +144,7 @@ def convert(ratings: Path, movies: Path, posters: Path, out: Path, thresholds: T
     for i in ids:
         src = poster_of[i]
         place_cover(src, cdir / f"{i}{src.suffix.lower()}", copy)
-    write_folder(out, t, items)
-    rep.count("items_written", len(items))
-    rep.count("users_written", int(t["user_id"].nunique()))
-    rep.count("thumbs_written", len(t))
+    write_folder(out, t, items, rep)
     return rep
 
 
