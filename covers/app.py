@@ -79,6 +79,12 @@ def _short(override: str) -> str:
     return f"{key}{sep}{val}"
 
 
+def run_name(overrides: list[str]) -> str:
+    """A run's name: the overrides that say what is computed, path values cut to their last part."""
+    return ",".join(_short(o) for o in overrides
+                    if not o.startswith(("tracking.", "paths.", "hydra", "resume"))) or "defaults"
+
+
 def _job_context() -> tuple[str, list[str], Path | None, bool, Path | None]:
     """(run name, overrides, output dir, is multirun, sweep dir) from Hydra, or defaults outside it."""
     try:
@@ -86,8 +92,7 @@ def _job_context() -> tuple[str, list[str], Path | None, bool, Path | None]:
     except ValueError:
         return "run", [], None, False, None
     overrides = list(hc.overrides.task)
-    name = ",".join(_short(o) for o in overrides
-                    if not o.startswith(("tracking.", "paths.", "hydra", "resume"))) or "defaults"
+    name = run_name(overrides)
     multirun = hc.mode == RunMode.MULTIRUN
     return name, overrides, Path(hc.runtime.output_dir), multirun, Path(hc.sweep.dir) if multirun else None
 
@@ -124,6 +129,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
         with tracking.tracked_run(uri, cfg.tracking.experiment, name, config, overrides, tags=tags,
                                   parent_run_id=parent) as run:
             summary["run_id"] = run.info.run_id
+            # a RUNNING result names the run, so a launcher that loses this process can end it
+            write_result(out_dir, {**summary, "status": "RUNNING"})
             if cfg.get("isolate", False):  # the work in a child process: a SIGKILL there can't end the sweep
                 metrics, info, artifacts = isolation.run_isolated(work, config, str(out_dir))
             else:
@@ -138,9 +145,16 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
             raise
     finally:
         summary["seconds"] = time.perf_counter() - t0
-        (out_dir / "result.json").write_text(json.dumps(summary, indent=1, default=str))
+        write_result(out_dir, summary)
         _print_run(summary)
     return summary
+
+
+def write_result(out_dir: Path, summary: dict) -> None:
+    """``result.json``, replaced atomically: the sweep summary may read it while a job writes it."""
+    tmp = out_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=str))
+    tmp.replace(out_dir / "result.json")
 
 
 def _read_parent(sweep_dir: Path | None) -> str | None:

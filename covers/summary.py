@@ -35,12 +35,14 @@ def render(sweep_dir: Path) -> tuple[str, int]:
     if table.empty:
         return f"[covers] no job results under {sweep_dir}", 0
     lines = [f"[covers] sweep {sweep_dir}", table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
-    failed = [r for r in results if r["status"] in ("FAILED", "KILLED")]
+    # RUNNING at the end: the job's process vanished without anyone recording how it ended
+    failed = [r for r in results if r["status"] in ("FAILED", "KILLED", "RUNNING")]
     skipped = [r for r in results if r["status"] == "SKIPPED"]
     if skipped:
         lines.append(f"  {len(skipped)} job(s) skipped: already FINISHED with the same config and code (resume=false reruns them)")
     for r in failed:
-        lines.append(f"  {r['status']} {r['name']}: {r.get('error')}")
+        why = r.get("error") or f"its process was lost while the job ran (MLflow run {r.get('run_id')})"
+        lines.append(f"  {r['status']} {r['name']}: {why}")
     flagged = [r["name"] for r in results if r["status"] in ("FINISHED", "SKIPPED")
                and r["metrics"].get("thumbs_auc_user_mean", 0) > r["metrics"]["thumbs_auc"]]
     if flagged:

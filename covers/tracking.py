@@ -215,6 +215,13 @@ def finish_parent(uri: str, parent_id: str, files: list[Path], n_failed: int, me
     client.set_terminated(parent_id, "FINISHED" if n_failed == 0 else "FAILED")
 
 
+def end_lost(uri: str, run_id: str, error: str) -> None:
+    """End a run whose job process was lost (its launcher's task died) as KILLED, with the reason."""
+    client = MlflowClient(uri)
+    retrying(client.set_tag, run_id, "covers.error", error[:5000])
+    retrying(client.set_terminated, run_id, "KILLED")
+
+
 def child_runs(uri: str, parent_id: str):
     client = MlflowClient(uri)
     parent = client.get_run(parent_id)

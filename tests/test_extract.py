@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import need
 from covers.cache import ArrayCache
 from covers.data.images import CoverDecodeError
 from covers.data.sources import FileCovers, ProceduralCovers
@@ -215,7 +216,7 @@ def test_resume_with_another_chunk_size_and_a_stale_partial(tmp_path):
 @pytest.mark.slow
 def test_dask_engine_on_a_local_cluster_equals_local(tmp_path):
     """A real LocalCluster on 127.0.0.1 (2 worker processes): the matrix is the local engine's, bit for bit."""
-    pytest.importorskip("distributed")
+    need("distributed", "cluster")
     from covers.engines.dask_engine import DaskEngine
 
     src = procedural(500)

@@ -16,13 +16,13 @@ KEY_METRICS = ("user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumb
                "index_recall_at_10", "user_auc_lo", "user_auc_hi")
 
 
-def run_sweep(tmp_path, data_dir, *overrides, uri=None, sweep="sweep", timeout=900):
+def run_sweep(tmp_path, data_dir, *overrides, uri=None, sweep="sweep", timeout=900, env=None):
     uri = uri or f"sqlite:///{tmp_path}/mlflow.db"
     cmd = [sys.executable, "run.py", "-m", "dataset=folder", f"dataset.path={data_dir}", "baselines=simple",
            f"paths.cache_dir={tmp_path}/cache", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/{sweep}",
            "eval.n_bootstrap=50", "eval.recall_queries=50", *overrides]
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     results = [json.loads(f.read_text()) for f in sorted((tmp_path / sweep).glob("*/result.json"),
                                                          key=lambda f: int(f.parent.name))]
     return p, results, time.perf_counter() - t0
@@ -107,3 +107,21 @@ def test_slurm_preset_demands_a_server_and_a_shared_cache(tmp_path):
                                                          "paths.cache_dir=/shared/c"], return_hydra_config=True)
     assert ok.tracking.uri == "http://mlflow:5000" and ok.hydra.sweep.dir.startswith("/shared/c/../covers-multiruns")
     assert cfg.tracking.uri.startswith("sqlite")
+
+
+def test_summary_counts_a_job_left_running_as_failed(tmp_path):
+    """A result.json still saying RUNNING at the end: the job's process vanished unrecorded."""
+    from covers.summary import render
+
+    for i, r in enumerate([
+        {"name": "a", "status": "FINISHED", "tracking_uri": "sqlite:///x.db", "seconds": 1.0,
+         "metrics": {"user_auc": 0.61, "thumbs_auc": 0.6}},
+        {"name": "b", "status": "RUNNING", "tracking_uri": "sqlite:///x.db", "run_id": "r123"},
+        {"name": "c", "status": "KILLED", "tracking_uri": "sqlite:///x.db", "error": "WorkerCrashedError: gone"},
+    ]):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "result.json").write_text(json.dumps(r))
+    text, n_failed = render(tmp_path)
+    assert n_failed == 2
+    assert "RUNNING b: its process was lost while the job ran (MLflow run r123)" in text
+    assert "KILLED c: WorkerCrashedError: gone" in text

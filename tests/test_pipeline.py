@@ -118,6 +118,8 @@ def test_cli_sweep_isolates_a_failing_job(tmp_path, planted_dir):
     ("search", "optuna", lambda c: c.hydra.sweeper._target_.endswith("OptunaSweeper") and "norm" in c.hydra.sweeper.params),
     ("cluster", "local_parallel", lambda c: c.hydra.launcher._target_.endswith("JoblibLauncher")),
     ("cluster", "submitit_local", lambda c: c.hydra.launcher._target_.endswith("LocalLauncher")),
+    ("cluster", "ray", lambda c: c.hydra.launcher._target_.endswith("CoversRayLauncher")
+     and c.hydra.launcher.ray.remote.num_cpus == c.n_jobs and c.hydra.launcher.check_cluster),
 ])
 def test_global_presets_compose(group, choice, check):
     from hydra import compose as h_compose

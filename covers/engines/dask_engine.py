@@ -52,7 +52,10 @@ class DaskEngine:
 
     @contextlib.contextmanager
     def client(self):
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # an optional extra: say which
+            raise ImportError("engine=dask needs Dask's distributed scheduler: pip install -e .[cluster]") from exc
 
         if self.address:
             with Client(self.address) as c:
