@@ -149,28 +149,30 @@ def _lost_job(exc: Exception, status: str, overrides: Sequence[str], job_dir: Pa
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    from covers import tracking
+
     ray = _import_ray()
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    uri = tracking.resolve_uri(config.tracking.uri)
 
     # nulls mean "Ray's default"; Ray refuses resource settings when joining an existing cluster
     init = {k: v for k, v in OmegaConf.to_container(launcher.ray.init, resolve=True).items() if v is not None}
     remote = {k: v for k, v in OmegaConf.to_container(launcher.ray.remote, resolve=True).items() if v is not None}
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(**init)
+    pending: list[tuple[int, Sequence[str], Path, Any]] = []
     try:
+        if started_here:
+            ray.init(**init)
         if launcher.check_cluster:
             check_cluster(ray, config, init.get("address"))
-        from covers import tracking
-
-        uri = tracking.resolve_uri(config.tracking.uri)
         task = ray.remote(**remote)(_run_job) if remote else ray.remote(_run_job)
+        # the same for every job: stored once in Ray's object store, not shipped with each task
+        shared = [ray.put(x) for x in (launcher.hydra_context, launcher.task_function, Singleton.get_state())]
         log.info("Ray launcher: %d jobs, sweep folder %s", len(job_overrides), sweep_dir)
-        pending = []
         for offset, overrides in enumerate(job_overrides):
             idx = initial_job_idx + offset
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
@@ -180,8 +182,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 sweep_config.hydra.job.id = f"ray_job_{idx}"
                 sweep_config.hydra.job.num = idx
             job_dir = Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)
-            ref = task.options(name=f"covers-job-{idx}").remote(
-                launcher.hydra_context, sweep_config, launcher.task_function, Singleton.get_state())
+            ref = task.options(name=f"covers-job-{idx}").remote(shared[0], sweep_config, shared[1], shared[2])
             pending.append((idx, overrides, job_dir, ref))
         returns = []
         for idx, overrides, job_dir, ref in pending:
@@ -194,6 +195,25 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 ret = _lost_job(exc, "KILLED", overrides, job_dir, uri)
             returns.append(ret)
         return returns
+    except BaseException as exc:
+        # stopped before or while the jobs ran (a refused cluster, Ctrl-C): tasks already on a
+        # cluster would run on unwatched, and the sweep's parent run would stay RUNNING
+        for *_, ref in pending:
+            ray.cancel(ref, force=True)
+        _end_parent(uri, sweep_dir, exc)
+        raise
     finally:
-        if started_here:
+        if started_here and ray.is_initialized():
             ray.shutdown()
+
+
+def _end_parent(uri: str, sweep_dir: Path, exc: BaseException) -> None:
+    from covers import app, tracking
+
+    parent = sweep_dir / app.PARENT_FILE
+    if parent.exists():
+        try:
+            tracking.end_lost(uri, parent.read_text().strip(), f"{type(exc).__name__}: {exc}",
+                              status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        except Exception as e:  # noqa: BLE001 - the original error matters more
+            log.warning("could not end the sweep's parent run: %s", e)

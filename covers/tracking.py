@@ -215,11 +215,11 @@ def finish_parent(uri: str, parent_id: str, files: list[Path], n_failed: int, me
     client.set_terminated(parent_id, "FINISHED" if n_failed == 0 else "FAILED")
 
 
-def end_lost(uri: str, run_id: str, error: str) -> None:
-    """End a run whose job process was lost (its launcher's task died) as KILLED, with the reason."""
+def end_lost(uri: str, run_id: str, error: str, status: str = "KILLED") -> None:
+    """End a run whose process cannot end it (a job's lost Ray task, a sweep stopped early), with the reason."""
     client = MlflowClient(uri)
     retrying(client.set_tag, run_id, "covers.error", error[:5000])
-    retrying(client.set_terminated, run_id, "KILLED")
+    retrying(client.set_terminated, run_id, status)
 
 
 def child_runs(uri: str, parent_id: str):

@@ -151,6 +151,9 @@ def test_two_node_ray_cluster_runs_the_sweep_and_refuses_a_file_store(tmp_path, 
     p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "norm=zscore,l2", sweep="refused", env=env)
     assert p.returncode != 0 and results == []
     assert "Ray cluster of 2 nodes" in p.stderr and "tracking.uri" in p.stderr, p.stderr[-3000:]
+    runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert runs == [] and [r.info.status for r in parents] == ["FAILED"]  # the sweep's parent run is not left RUNNING
+    assert "Ray cluster of 2 nodes" in parents[0].data.tags["covers.error"]
 
     uri = sqlite_mlflow_server
     p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "norm=zscore,l2", "index.n_trees=1,2",

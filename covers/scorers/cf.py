@@ -34,11 +34,11 @@ class _FactorScorer(Scorer):
 
     def fit(self, train: pd.DataFrame, ctx: Context) -> "_FactorScorer":
         m = ups_matrix(train, ctx.n_users, ctx.n_items)
-        model = self._make()
         # implicit parallelises itself; a second BLAS thread pool underneath only slows it down.
-        # Its import-time check warns about that pool even though it is limited here.
+        # Its model constructor warns about that pool (checked once), so it is made inside too.
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
+            model = self._make()
             model.fit(m, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
