@@ -121,6 +121,18 @@ def _run_job(hydra_context, sweep_config: DictConfig, task_function, singleton_s
     return ret, ray.get_runtime_context().get_node_id()
 
 
+def _report(idx: int, node: str, job_dir: Path) -> None:
+    """The driver's own line per finished job. Ray forwards the job's output too, but as it
+    arrives: lines still in flight when the sweep ends are lost, and similar ones are folded."""
+    path = job_dir / "result.json"
+    r = json.loads(path.read_text()) if path.exists() else {}
+    m = r.get("metrics", {})
+    what = (f"user_auc={m['user_auc']:.4f} thumbs_auc={m.get('thumbs_auc', math.nan):.4f}" if "user_auc" in m
+            else r.get("error", ""))
+    print(f"[covers] ray: job #{idx} on node {node[:8]}: {r.get('status', 'no result.json')} {what}".rstrip(),
+          flush=True)
+
+
 def _lost_job(exc: Exception, status: str, overrides: Sequence[str], job_dir: Path, uri: str) -> JobReturn:
     """A job whose Ray task failed outside the job's own error handling (its worker killed, its
     node lost): recorded as ``status`` in its result.json and, if it had started its MLflow run,
@@ -188,7 +200,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         for idx, overrides, job_dir, ref in pending:
             try:
                 ret, node = ray.get(ref)
-                print(f"[covers] ray: job #{idx} ran on node {node[:8]}")
+                _report(idx, node, job_dir)
             except ray.exceptions.RayTaskError as exc:  # raised outside the job's own handling
                 ret = _lost_job(exc, "FAILED", overrides, job_dir, uri)
             except ray.exceptions.RayError as exc:  # worker killed, node lost, out of memory

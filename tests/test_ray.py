@@ -49,7 +49,7 @@ def ray_env():
     under 107 bytes, which pytest's tmp_path is too deep for, so a private dir removed at the end."""
     tmp = tempfile.mkdtemp(prefix="covers-ray-")
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0",
+           "RAY_USAGE_STATS_ENABLED": "0",
            # a node stopping with SIGTERM first drains for up to 30 s, which buys nothing here
            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "2"}
     env.pop("RAY_ADDRESS", None)
@@ -90,8 +90,9 @@ def two_node_cluster(ray_env, tmp_path):
                         f"--temp-dir={tmp}"], env, tmp_path / "ray-head.log")
     nodes = [head]
     try:
-        nodes.append(_start_node([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1"], env,
-                                 tmp_path / "ray-worker.log"))
+        # its own session folder: two nodes' log monitors on one folder would forward lines twice
+        nodes.append(_start_node([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
+                                  f"--temp-dir={tmp}/w"], env, tmp_path / "ray-worker.log"))
         probe = "import ray; ray.init(); print(sum(n['Alive'] for n in ray.nodes()))"
         env = {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
         end = time.time() + 60
@@ -160,8 +161,9 @@ def test_two_node_ray_cluster_runs_the_sweep_and_refuses_a_file_store(tmp_path, 
                               uri=uri, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert [r["status"] for r in results] == ["FINISHED"] * 4
-    nodes = {line.rsplit(" ", 1)[-1] for line in p.stdout.splitlines() if line.startswith("[covers] ray: job #")}
-    assert len(nodes) == 2, p.stdout[-3000:]  # both nodes ran jobs
+    lines = [x for x in p.stdout.splitlines() if x.startswith("[covers] ray: job #")]
+    assert len(lines) == 4 and all(": FINISHED user_auc=" in x for x in lines), p.stdout[-3000:]
+    assert len({x.split(" on node ")[1].split(":")[0] for x in lines}) == 2  # both nodes ran jobs
     runs, parents = job_runs(uri)
     assert len(runs) == 4 and len(parents) == 1
     client = mlflow.MlflowClient(uri)
