@@ -150,3 +150,13 @@ def test_pigeonhole_bootstrap_matches_a_naive_resampling():
         vals.append(np.average(per, weights=wts))
     assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
     assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
+
+
+def test_bootstrap_ci_in_blocks_draws_what_one_matrix_would():
+    """Replicates are computed in blocks to bound memory; the interval must not change."""
+    from covers.metrics import bootstrap_ci
+
+    v = np.random.default_rng(3).random(50_001)  # odd and large: 166 replicates per block
+    idx = np.random.default_rng(0).integers(0, v.size, size=(1000, v.size))
+    means = v[idx].mean(axis=1)
+    assert bootstrap_ci(v, 1000, seed=0) == (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
