@@ -43,6 +43,28 @@ def test_fingerprint_follows_content(tmp_path):
     assert FolderDataset(str(root)).load().fingerprint != fp
 
 
+def test_remembered_digests_give_the_same_fingerprint_and_follow_size_and_mtime(tmp_path, caplog):
+    import os
+
+    root = make(tmp_path / "data", "user_id,item_id,thumb\nu1,a,1\nu1,b,0\n")
+    cache = tmp_path / "cache"
+    plain = FolderDataset(str(root)).load().fingerprint  # no cache: every cover read
+    with caplog.at_level("INFO", logger="covers.data.digests"):
+        assert FolderDataset(str(root)).load(cache).fingerprint == plain  # cold: all hashed, remembered
+        assert FolderDataset(str(root)).load(cache).fingerprint == plain  # warm: all reused
+    assert [m for m in caplog.messages if "digests reused" in m][-2:] == [
+        f"{root}: 3 of 3 covers hashed, 0 digests reused (unchanged size and mtime)",
+        f"{root}: 0 of 3 covers hashed, 3 digests reused (unchanged size and mtime)"]
+    # new content: the size or the mtime moves, so it is read again and the fingerprint follows
+    a = root / "covers" / "a.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(a)
+    changed = FolderDataset(str(root)).load(cache).fingerprint
+    assert changed != plain and changed == FolderDataset(str(root)).load().fingerprint
+    # the same bytes with a new mtime: re-read, same fingerprint
+    os.utime(a, ns=(1, 1))
+    assert FolderDataset(str(root)).load(cache).fingerprint == changed
+
+
 def test_bad_rows_are_named_and_counted(tmp_path):
     thumbs = ("user_id,item_id,thumb,timestamp\n"
               "u1,a,1,1\n"        # line 2 fine

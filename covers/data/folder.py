@@ -53,6 +53,7 @@ import pandas as pd
 from PIL import features as pil_features
 
 from covers.data.base import Dataset, SkipReport
+from covers.data.digests import cover_digests, file_digest
 from covers.data.sources import FileCovers
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class FolderDataset:
             items=items,
             thumbs=thumbs.reset_index(drop=True),
             covers=FileCovers(paths),
-            fingerprint=fingerprint(root, paths),
+            fingerprint=fingerprint(root, paths, cache_dir),
             skipped=report,
         )
 
@@ -323,15 +324,16 @@ class FolderDataset:
         return t
 
 
-def fingerprint(root: Path, cover_paths: list[str]) -> str:
-    """Content hash of the thumbs, items and every cover's bytes (not their mtimes)."""
+def fingerprint(root: Path, cover_paths: list[str], cache_dir: str | Path | None = None) -> str:
+    """Content hash of the thumbs, items and every cover's bytes (not their mtimes). With a
+    ``cache_dir``, covers unchanged in size and mtime since the last run are not read again."""
     h = hashlib.blake2b(digest_size=16)
     for name in ("thumbs.csv", "thumbs.parquet", "items.csv"):
         p = root / name
         if p.exists():
             h.update(name.encode())
-            h.update(hashlib.blake2b(p.read_bytes(), digest_size=16).digest())
-    for p in cover_paths:
+            h.update(file_digest(p))
+    for p, d in zip(cover_paths, cover_digests(root, cover_paths, cache_dir)):
         h.update(str(Path(p).relative_to(root)).encode())
-        h.update(hashlib.blake2b(Path(p).read_bytes(), digest_size=16).digest())
+        h.update(d)
     return h.hexdigest()
