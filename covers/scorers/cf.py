@@ -95,8 +95,8 @@ class BPRScorer(_FactorScorer):
 class ItemKNNCF(Scorer):
     """Item-kNN collaborative filtering: the cover kNN vote, with neighbours by co-thumbs instead of looks.
 
-    Item similarity = cosine between items' columns of the signed train matrix (+1 up, -1 down),
-    top ``k`` per item; the vote is :class:`KNNScorer`'s.
+    Item similarity = cosine between items' columns of the signed train matrix (+1 up, -1 down);
+    an item's neighbours are its ``k`` most similar others with similarity > 0, ties broken by id.
     """
 
     def __init__(self, k: int = 50, shrinkage: float = 1.0, block: int = 2048) -> None:
@@ -108,20 +108,25 @@ class ItemKNNCF(Scorer):
         sign = np.where(train["thumb"].to_numpy() > 0, 1.0, -1.0)
         R = sp.csc_matrix((sign, (train["user"].to_numpy(), train["item"].to_numpy())), shape=(ctx.n_users, ctx.n_items))
         norms = np.sqrt(np.asarray(R.multiply(R).sum(0)).ravel())
-        Rn = (R @ sp.diags(1.0 / np.maximum(norms, 1e-12))).tocsc()
-        k = min(self.k, ctx.n_items - 1)
+        Rn = (R @ sp.diags(1.0 / np.maximum(norms, 1e-12))).tocsr()
+        RnT = Rn.T.tocsr()
         ids = np.full((ctx.n_items, self.k), -1, dtype=np.int64)
         sims = np.zeros((ctx.n_items, self.k))
         for s in range(0, ctx.n_items, self.block):
-            S = np.asarray((Rn[:, s:s + self.block].T @ Rn).todense())
-            S[np.arange(S.shape[0]), np.arange(s, s + S.shape[0])] = -np.inf  # never its own neighbour
-            top = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            top_s = np.take_along_axis(S, top, 1)
-            o = np.lexsort((top, -top_s), axis=1)  # by similarity, then id: deterministic
-            top, top_s = np.take_along_axis(top, o, 1), np.take_along_axis(top_s, o, 1)
-            pos = top_s > 0  # items with no co-thumbs are not neighbours
-            ids[s:s + len(S), :k] = np.where(pos, top, -1)
-            sims[s:s + len(S), :k] = np.where(pos, top_s, 0.0)
+            # a block of rows of the item-item matrix, kept sparse: only co-thumbed pairs exist,
+            # so memory follows the co-thumbs, not block x n_items (16 GB at a million items)
+            S = (RnT[s:s + self.block] @ Rn).tocoo()
+            r, c, v = S.row, S.col, S.data
+            keep = (v > 0) & (c != r + s)  # positive similarity, never its own neighbour
+            r, c, v = r[keep], c[keep], v[keep]
+            # per row: by similarity, then id; rounded, so pairs equal in exact arithmetic tie
+            # whatever order the sparse product summed them in
+            o = np.lexsort((c, -np.round(v, 12), r))
+            r, c, v = r[o], c[o], v[o]
+            rank = np.arange(r.size) - np.searchsorted(r, r, side="left")
+            top = rank < self.k
+            ids[s + r[top], rank[top]] = c[top]
+            sims[s + r[top], rank[top]] = v[top]
         self.knn_ = KNNScorer(self.k, self.shrinkage).fit(train, Context(ctx.n_users, ctx.n_items, Neighbours(ids, sims, 0.0)))
         return self
 
