@@ -3,7 +3,6 @@ independence from the block size (the sparse block product must not change what 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from covers.scorers.base import Context
 from covers.scorers.cf import ItemKNNCF
