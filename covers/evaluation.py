@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covers.metrics import (paired_user_comparison, thumbs_auc, thumbs_auc_bootstrap, user_auc,
-                            user_auc_pigeonhole)
+from covers.metrics import (paired_user_comparison, percentile_interval, pigeonhole_replicates, thumbs_auc,
+                            thumbs_auc_bootstrap, user_auc)
 from covers.scorers.base import Context, NotApplicable, Scorer
 
 
@@ -43,19 +43,21 @@ def method_names(scores: pd.DataFrame) -> list[str]:
 
 def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_boot: int = 1000,
               seed: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
-    """Metrics dict + one results row per method (AUCs with 95% intervals over users, coverage,
-    and the paired per-user difference of the method to it with a Wilcoxon p-value)."""
+    """Metrics dict + one results row per method: user_auc with a 95% interval resampling users
+    and albums, thumbs_auc with one resampling users, coverage, and the paired per-user difference
+    of the method to it (interval from the same user-and-album replicates; Wilcoxon p-value)."""
     y = scores["thumb"].to_numpy()
     users = scores["user"].to_numpy()
     items = scores["item"].to_numpy()
     metrics: dict[str, float] = {}
-    rows, per_user = [], {}
+    rows, per_user, replicates = [], {}, {}
     for name in method_names(scores):
         s = scores[f"score_{name}"].to_numpy()
         sfx = "" if name == "method" else f"_{name}"
         ua = per_user[name] = user_auc(users, y, s)
         # users and albums both resampled: the albums are a sample too (see user_auc_pigeonhole)
-        u_lo, u_hi = user_auc_pigeonhole(users, items, y, s, n_boot, seed)
+        replicates[name] = pigeonhole_replicates(users, items, y, s, n_boot, seed)
+        u_lo, u_hi = percentile_interval(replicates[name])
         g_lo, g_hi = thumbs_auc_bootstrap(users, y, s, n_boot, seed)
         row = {"method": name, "user_auc": ua.mean, "user_auc_lo": u_lo, "user_auc_hi": u_hi,
                "thumbs_auc": thumbs_auc(y, s), "thumbs_auc_lo": g_lo, "thumbs_auc_hi": g_hi,
@@ -68,10 +70,12 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
         for name, ua in per_user.items():
             if name == "method":
                 continue
-            c = paired_user_comparison(per_user["method"], ua, n_boot, seed)
-            table.loc[name, ["diff_user_auc", "diff_lo", "diff_hi", "wilcoxon_p"]] = [c.diff, c.lo, c.hi, c.p_wilcoxon]
-            metrics.update({f"diff_user_auc_{name}": c.diff, f"diff_user_auc_lo_{name}": c.lo,
-                            f"diff_user_auc_hi_{name}": c.hi, f"wilcoxon_p_{name}": c.p_wilcoxon})
+            c = paired_user_comparison(per_user["method"], ua, n_boot=0)  # the difference and Wilcoxon's p
+            # its interval: the same user-and-album replicates for both methods, differenced
+            lo, hi = percentile_interval(replicates["method"] - replicates[name])
+            table.loc[name, ["diff_user_auc", "diff_lo", "diff_hi", "wilcoxon_p"]] = [c.diff, lo, hi, c.p_wilcoxon]
+            metrics.update({f"diff_user_auc_{name}": c.diff, f"diff_user_auc_lo_{name}": lo,
+                            f"diff_user_auc_hi_{name}": hi, f"wilcoxon_p_{name}": c.p_wilcoxon})
     if genre_of_item is not None:
         g = pd.Series(np.asarray(genre_of_item)[scores["item"].to_numpy()]).astype(str).to_numpy()
         for genre in sorted(set(g)):

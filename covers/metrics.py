@@ -142,14 +142,16 @@ class PairedComparison:
 
 def paired_user_comparison(a: UserAUC, b: UserAUC, n_boot: int = 1000, seed: int = 0) -> PairedComparison:
     """Per-user AUC of ``a`` minus ``b`` on the users both could evaluate, with a bootstrap
-    interval of the mean difference and a Wilcoxon signed-rank p-value (scipy)."""
+    interval of the mean difference resampling users (``n_boot=0``: no interval, NaN) and a
+    Wilcoxon signed-rank p-value (scipy). The evaluation's own interval also resamples albums:
+    the difference of :func:`pigeonhole_replicates`."""
     from scipy.stats import wilcoxon
 
     common, ia, ib = np.intersect1d(a.users, b.users, return_indices=True)
     d = a.per_user[ia] - b.per_user[ib]
     if d.size == 0:
         return PairedComparison(float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    lo, hi = bootstrap_ci(d, n_boot, seed)
+    lo, hi = bootstrap_ci(d, n_boot, seed) if n_boot > 0 else (float("nan"), float("nan"))
     p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     return PairedComparison(float(d.mean()), lo, hi, p, int(common.size))
 
@@ -177,7 +179,22 @@ def genre_precision_at_k(nb_ids: np.ndarray, genres: list[frozenset] | np.ndarra
 
 def user_auc_pigeonhole(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
                         n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Interval of the mean per-user AUC resampling users *and* items (Owen's pigeonhole bootstrap).
+    """Interval of the mean per-user AUC resampling users *and* items (Owen's pigeonhole bootstrap);
+    see :func:`pigeonhole_replicates`."""
+    return percentile_interval(pigeonhole_replicates(users, items, y, scores, n_boot, seed), level)
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates (replicates with no evaluable user are NaN, ignored)."""
+    if replicates.size == 0 or np.isnan(replicates).all():
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    return float(np.nanquantile(replicates, a)), float(np.nanquantile(replicates, 1.0 - a))
+
+
+def pigeonhole_replicates(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                          n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """The mean per-user AUC in each of ``n_boot`` replicates resampling users *and* items.
 
     Thumbs are crossed: the same albums appear for many users (and as each other's neighbours),
     so resampling users alone treats the album sample as fixed and gives intervals that are too
@@ -185,12 +202,16 @@ def user_auc_pigeonhole(users: np.ndarray, items: np.ndarray, y: np.ndarray, sco
     item; a thumb's weight is its item's multiplicity inside its user's weighted Mann-Whitney AUC,
     and users are averaged with their own multiplicities. Ranks never change, so a replicate is
     one pass over the (once) sorted thumbs.
+
+    The draws depend only on ``seed`` and the sets of users and items, so two methods scored on
+    the same thumbs get the same replicates: their difference, replicate by replicate, is the
+    paired comparison's bootstrap.
     """
     users = np.asarray(users)
     y = np.asarray(y).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     if y.size == 0:
-        return float("nan"), float("nan")
+        return np.full(n_boot, np.nan)
     uniq_u, uidx = np.unique(users, return_inverse=True)
     uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
     order = np.lexsort((s, uidx))
@@ -215,5 +236,4 @@ def user_auc_pigeonhole(users: np.ndarray, items: np.ndarray, y: np.ndarray, sco
         tn = np.bincount(g_user, weights=N, minlength=uniq_u.size)
         ok = (tp > 0) & (tn > 0) & (wu > 0)
         out[b] = np.sum(wu[ok] * num[ok] / (tp[ok] * tn[ok])) / wu[ok].sum() if ok.any() else np.nan
-    a = (1.0 - level) / 2.0
-    return float(np.nanquantile(out, a)), float(np.nanquantile(out, 1.0 - a))
+    return out

@@ -120,19 +120,12 @@ def test_genre_precision_hand_worked():
     assert n == 4 and p == pytest.approx((0.5 + 0.5 + 0.0 + 0.5) / 4)
 
 
-def test_pigeonhole_bootstrap_matches_a_naive_resampling():
-    from covers.metrics import user_auc_pigeonhole
-
-    rng = np.random.default_rng(0)
-    users = rng.integers(0, 25, 500)
-    items = rng.integers(0, 40, 500)
-    y = rng.integers(0, 2, 500)
-    s = np.round(rng.normal(size=500) + 0.5 * y, 1)
-    lo, hi = user_auc_pigeonhole(users, items, y, s, n_boot=200, seed=3)
-    r = np.random.default_rng(3)
+def naive_pigeonhole(users, items, y, s, n_boot, seed):
+    """Replicates of the mean per-user AUC, users and items resampled, by brute force over pairs."""
+    r = np.random.default_rng(seed)
     uu, ii = np.unique(users), np.unique(items)
     vals = []
-    for _ in range(200):
+    for _ in range(n_boot):
         wu = np.bincount(r.integers(0, uu.size, uu.size), minlength=uu.size)
         wi = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)
         per, wts = [], []
@@ -143,13 +136,46 @@ def test_pigeonhole_bootstrap_matches_a_naive_resampling():
             tp, tn = w[yp].sum(), w[~yp].sum()
             if tp == 0 or tn == 0 or wu[k] == 0:
                 continue
-            # brute force over all (pos, neg) pairs with weights
             cmp = (sp[yp][:, None] > sp[~yp][None, :]) + 0.5 * (sp[yp][:, None] == sp[~yp][None, :])
             per.append((w[yp][:, None] * w[~yp][None, :] * cmp).sum() / (tp * tn))
             wts.append(wu[k])
         vals.append(np.average(per, weights=wts))
+    return np.array(vals)
+
+
+def crossed_thumbs(seed=0, n=500):
+    rng = np.random.default_rng(seed)
+    users, items, y = rng.integers(0, 25, n), rng.integers(0, 40, n), rng.integers(0, 2, n)
+    return users, items, y, np.round(rng.normal(size=n) + 0.5 * y, 1)
+
+
+def test_pigeonhole_bootstrap_matches_a_naive_resampling():
+    from covers.metrics import user_auc_pigeonhole
+
+    users, items, y, s = crossed_thumbs()
+    lo, hi = user_auc_pigeonhole(users, items, y, s, n_boot=200, seed=3)
+    vals = naive_pigeonhole(users, items, y, s, 200, 3)
     assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
     assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
+
+
+def test_paired_difference_interval_resamples_users_and_albums_together():
+    """The method-minus-baseline interval: both methods on the same replicates, differenced."""
+    import pandas as pd
+
+    from covers.evaluation import summarise
+
+    users, items, y, s = crossed_thumbs()
+    other = np.round(np.random.default_rng(9).normal(size=y.size) + 0.2 * y, 1)
+    frame = pd.DataFrame({"user": users, "item": items, "thumb": y, "score_method": s, "covered_method": True,
+                          "score_other": other, "covered_other": True})
+    metrics, table = summarise(frame, n_boot=200, seed=3)
+    d = naive_pigeonhole(users, items, y, s, 200, 3) - naive_pigeonhole(users, items, y, other, 200, 3)
+    assert metrics["diff_user_auc_lo_other"] == pytest.approx(np.quantile(d, 0.025), abs=1e-9)
+    assert metrics["diff_user_auc_hi_other"] == pytest.approx(np.quantile(d, 0.975), abs=1e-9)
+    assert table.loc["other", "diff_lo"] == metrics["diff_user_auc_lo_other"]
+    # the point estimate is still the mean per-user difference
+    assert metrics["diff_user_auc_other"] == pytest.approx(metrics["user_auc"] - metrics["user_auc_other"])
 
 
 def test_bootstrap_ci_in_blocks_draws_what_one_matrix_would():
