@@ -43,8 +43,8 @@ def method_names(scores: pd.DataFrame) -> list[str]:
 
 def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_boot: int = 1000,
               seed: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
-    """Metrics dict + one results row per method: user_auc with a 95% interval resampling users
-    and albums, thumbs_auc with one resampling users, coverage, and the paired per-user difference
+    """Metrics dict + one results row per method: user_auc and thumbs_auc with 95% intervals
+    resampling users and albums, coverage, and the paired per-user difference
     of the method to it (interval from the same user-and-album replicates; Wilcoxon p-value)."""
     y = scores["thumb"].to_numpy()
     users = scores["user"].to_numpy()
@@ -55,10 +55,10 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
         s = scores[f"score_{name}"].to_numpy()
         sfx = "" if name == "method" else f"_{name}"
         ua = per_user[name] = user_auc(users, y, s)
-        # users and albums both resampled: the albums are a sample too (see user_auc_pigeonhole)
+        # users and albums both resampled: the albums are a sample too (see pigeonhole_replicates)
         replicates[name] = pigeonhole_replicates(users, items, y, s, n_boot, seed)
         u_lo, u_hi = percentile_interval(replicates[name])
-        g_lo, g_hi = thumbs_auc_bootstrap(users, y, s, n_boot, seed)
+        g_lo, g_hi = thumbs_auc_bootstrap(users, y, s, n_boot, seed, items=items)
         row = {"method": name, "user_auc": ua.mean, "user_auc_lo": u_lo, "user_auc_hi": u_hi,
                "thumbs_auc": thumbs_auc(y, s), "thumbs_auc_lo": g_lo, "thumbs_auc_hi": g_hi,
                "coverage": float(scores[f"covered_{name}"].mean()), "users_evaluated": int(ua.users.size)}

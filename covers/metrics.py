@@ -103,12 +103,13 @@ def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
-                         seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the global AUC when *users* are resampled with replacement.
+                         seed: int = 0, level: float = 0.95, items: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile interval of the global AUC when users (and, given ``items``, albums too, as
+    :func:`pigeonhole_replicates` does) are resampled with replacement.
 
-    Each replicate weights every thumb by how often its user was drawn; the weighted
-    Mann-Whitney statistic is then one pass over the (once) sorted scores, so a replicate
-    costs O(n_thumbs) instead of a re-sort.
+    Each replicate weights every thumb by how often its user (times its album) was drawn; the
+    weighted Mann-Whitney statistic is then one pass over the (once) sorted scores, so a
+    replicate costs O(n_thumbs) instead of a re-sort.
     """
     users = np.asarray(users)
     y = np.asarray(y).astype(bool)
@@ -116,12 +117,17 @@ def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n
     uniq, uidx = np.unique(users, return_inverse=True)
     order, gid = _tie_groups(s)
     yo, uo = y[order], uidx[order]
+    if items is not None:
+        uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
+        io = iidx[order]
     n_groups = gid[-1] + 1 if gid.size else 0
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     for b in range(n_boot):
         w_user = np.bincount(rng.integers(0, uniq.size, uniq.size), minlength=uniq.size).astype(np.float64)
         w = w_user[uo]
+        if items is not None:
+            w = w * np.bincount(rng.integers(0, uniq_i.size, uniq_i.size), minlength=uniq_i.size)[io]
         P = np.bincount(gid, weights=w * yo, minlength=n_groups)
         N = np.bincount(gid, weights=w * ~yo, minlength=n_groups)
         below = np.cumsum(N) - N

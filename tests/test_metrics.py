@@ -92,6 +92,26 @@ def test_thumbs_auc_bootstrap_matches_naive_resampling():
     assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
 
 
+def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
+    """Crossed design: a thumb appears once per (draw of its user) x (draw of its album)."""
+    from covers.metrics import thumbs_auc_bootstrap
+
+    rng = np.random.default_rng(0)
+    users, items, y = rng.integers(0, 20, 300), rng.integers(0, 25, 300), rng.integers(0, 2, 300)
+    s = np.round(rng.normal(size=300) + 0.4 * y, 1)
+    lo, hi = thumbs_auc_bootstrap(users, y, s, n_boot=200, seed=4, items=items)
+    r = np.random.default_rng(4)
+    uu, ii = np.unique(users), np.unique(items)
+    vals = []
+    for _ in range(200):
+        cu = np.bincount(r.integers(0, uu.size, uu.size), minlength=uu.size)[np.searchsorted(uu, users)]
+        ci = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)[np.searchsorted(ii, items)]
+        idx = np.repeat(np.arange(y.size), cu * ci)  # every thumb, as many times as it was drawn
+        vals.append(roc_auc_score(y[idx], s[idx]))
+    assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
+    assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
+
+
 def test_paired_comparison_matches_scipy_wilcoxon():
     from scipy.stats import wilcoxon
 
