@@ -136,7 +136,7 @@ def _report(idx: int, node: str, job_dir: Path) -> None:
 def _lost_job(exc: Exception, status: str, overrides: Sequence[str], job_dir: Path, uri: str) -> JobReturn:
     """A job whose Ray task failed outside the job's own error handling (its worker killed, its
     node lost): recorded as ``status`` in its result.json and, if it had started its MLflow run,
-    that run ended KILLED with Ray's reason. Hydra gets a completed job returning NaN, so the
+    that run ended with the same status and Ray's reason. Hydra gets a completed job returning NaN, so the
     sweep summary lists it and exits non-zero instead of the multirun aborting on it."""
     from covers import app, tracking
 
@@ -147,9 +147,9 @@ def _lost_job(exc: Exception, status: str, overrides: Sequence[str], job_dir: Pa
     if summary.get("status") in (None, "RUNNING"):  # the job did not get to record its end
         if summary.get("run_id"):
             try:
-                tracking.end_lost(summary.get("tracking_uri") or uri, summary["run_id"], error)
+                tracking.end_lost(summary.get("tracking_uri") or uri, summary["run_id"], error, status=status)
             except Exception as e:  # noqa: BLE001 - the result file below still records it
-                log.warning("could not end run %s as KILLED: %s", summary["run_id"], e)
+                log.warning("could not end run %s as %s: %s", summary["run_id"], status, e)
         summary = {"name": app.run_name(list(overrides)), "overrides": list(overrides), "tracking_uri": uri,
                    "seconds": None, **summary, "status": status, "error": error}
         job_dir.mkdir(parents=True, exist_ok=True)
