@@ -58,7 +58,7 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
         # users and albums both resampled: the albums are a sample too (see pigeonhole_replicates)
         replicates[name] = pigeonhole_replicates(users, items, y, s, n_boot, seed)
         u_lo, u_hi = percentile_interval(replicates[name])
-        g_lo, g_hi = thumbs_auc_bootstrap(users, y, s, n_boot, seed, items=items)
+        g_lo, g_hi = thumbs_auc_bootstrap(users, items, y, s, n_boot, seed)
         row = {"method": name, "user_auc": ua.mean, "user_auc_lo": u_lo, "user_auc_hi": u_hi,
                "thumbs_auc": thumbs_auc(y, s), "thumbs_auc_lo": g_lo, "thumbs_auc_hi": g_hi,
                "coverage": float(scores[f"covered_{name}"].mean()), "users_evaluated": int(ua.users.size)}
@@ -70,7 +70,7 @@ def summarise(scores: pd.DataFrame, genre_of_item: np.ndarray | None = None, n_b
         for name, ua in per_user.items():
             if name == "method":
                 continue
-            c = paired_user_comparison(per_user["method"], ua, n_boot=0)  # the difference and Wilcoxon's p
+            c = paired_user_comparison(per_user["method"], ua)  # the difference and Wilcoxon's p
             # its interval: the same user-and-album replicates for both methods, differenced
             lo, hi = percentile_interval(replicates["method"] - replicates[name])
             table.loc[name, ["diff_user_auc", "diff_lo", "diff_hi", "wilcoxon_p"]] = [c.diff, lo, hi, c.p_wilcoxon]

@@ -78,22 +78,6 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
     return float(np.mean(hits) / k)
 
 
-def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampling units, e.g. users)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    # replicates in blocks of about 2**23 draws, not one (n_boot, n) matrix (1.6 GB at 200k
-    # users). An even block length makes every call but the last consume whole 64-bit words of
-    # the generator, so the draws (and the interval) are the same as in one call.
-    block = max(2, (2 ** 23 // values.size) // 2 * 2)
-    means = np.concatenate([values[rng.integers(0, values.size, size=(min(block, n_boot - b), values.size))].mean(axis=1)
-                            for b in range(0, n_boot, block)])
-    a = (1.0 - level) / 2.0
-    return float(np.quantile(means, a)), float(np.quantile(means, 1.0 - a))
-
-
 def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, group id per sorted position) grouping equal scores, so ties can count half."""
     order = np.argsort(scores, kind="stable")
@@ -102,12 +86,12 @@ def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, gid
 
 
-def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
-                         seed: int = 0, level: float = 0.95, items: np.ndarray | None = None) -> tuple[float, float]:
-    """Percentile interval of the global AUC when users (and, given ``items``, albums too, as
-    :func:`pigeonhole_replicates` does) are resampled with replacement.
+def thumbs_auc_bootstrap(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                         n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the global AUC when users and albums are resampled with
+    replacement, as :func:`pigeonhole_replicates` does.
 
-    Each replicate weights every thumb by how often its user (times its album) was drawn; the
+    Each replicate weights every thumb by how often its user times its album was drawn; the
     weighted Mann-Whitney statistic is then one pass over the (once) sorted scores, so a
     replicate costs O(n_thumbs) instead of a re-sort.
     """
@@ -116,18 +100,15 @@ def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n
     s = np.asarray(scores, dtype=np.float64)
     uniq, uidx = np.unique(users, return_inverse=True)
     order, gid = _tie_groups(s)
-    yo, uo = y[order], uidx[order]
-    if items is not None:
-        uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
-        io = iidx[order]
+    uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
+    yo, uo, io = y[order], uidx[order], iidx[order]
     n_groups = gid[-1] + 1 if gid.size else 0
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
     for b in range(n_boot):
         w_user = np.bincount(rng.integers(0, uniq.size, uniq.size), minlength=uniq.size).astype(np.float64)
-        w = w_user[uo]
-        if items is not None:
-            w = w * np.bincount(rng.integers(0, uniq_i.size, uniq_i.size), minlength=uniq_i.size)[io]
+        w_item = np.bincount(rng.integers(0, uniq_i.size, uniq_i.size), minlength=uniq_i.size)
+        w = w_user[uo] * w_item[io]
         P = np.bincount(gid, weights=w * yo, minlength=n_groups)
         N = np.bincount(gid, weights=w * ~yo, minlength=n_groups)
         below = np.cumsum(N) - N
@@ -140,26 +121,22 @@ def thumbs_auc_bootstrap(users: np.ndarray, y: np.ndarray, scores: np.ndarray, n
 @dataclass
 class PairedComparison:
     diff: float  # mean over common users of (method AUC - other AUC)
-    lo: float
-    hi: float
     p_wilcoxon: float  # two-sided Wilcoxon signed-rank over per-user differences
     n_users: int
 
 
-def paired_user_comparison(a: UserAUC, b: UserAUC, n_boot: int = 1000, seed: int = 0) -> PairedComparison:
-    """Per-user AUC of ``a`` minus ``b`` on the users both could evaluate, with a bootstrap
-    interval of the mean difference resampling users (``n_boot=0``: no interval, NaN) and a
-    Wilcoxon signed-rank p-value (scipy). The evaluation's own interval also resamples albums:
-    the difference of :func:`pigeonhole_replicates`."""
+def paired_user_comparison(a: UserAUC, b: UserAUC) -> PairedComparison:
+    """Per-user AUC of ``a`` minus ``b`` on the users both could evaluate, and a Wilcoxon
+    signed-rank p-value (scipy) over users. Its interval, which resamples albums too, is the
+    difference of the two methods' :func:`pigeonhole_replicates` (see evaluation.summarise)."""
     from scipy.stats import wilcoxon
 
     common, ia, ib = np.intersect1d(a.users, b.users, return_indices=True)
     d = a.per_user[ia] - b.per_user[ib]
     if d.size == 0:
-        return PairedComparison(float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    lo, hi = bootstrap_ci(d, n_boot, seed) if n_boot > 0 else (float("nan"), float("nan"))
+        return PairedComparison(float("nan"), float("nan"), 0)
     p = float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-    return PairedComparison(float(d.mean()), lo, hi, p, int(common.size))
+    return PairedComparison(float(d.mean()), p, int(common.size))
 
 
 def genre_precision_at_k(nb_ids: np.ndarray, genres: list[frozenset] | np.ndarray, k: int) -> tuple[float, int]:
