@@ -2,7 +2,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from covers.app import run_job
+from covers.app.task import run_job
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

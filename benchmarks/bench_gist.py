@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone
 from covers.features import gist as G  # noqa: E402
+from covers.utils import resolve_n_jobs  # noqa: E402
 
 LEAR_MS = {32: 0.72, 64: 3.6}  # LEAR C, one core, per colour image (task brief)
 STAGES = ("prefilter", "forward_fft", "multiply", "inverse_fft", "magnitude", "pooling")
@@ -56,7 +57,7 @@ def _proc_chunk(args):
 
 def report(name: str, imgs: np.ndarray, args: argparse.Namespace) -> None:
     n, size = len(imgs), imgs.shape[1]
-    workers = G.n_jobs_to_workers(-1)
+    workers = resolve_n_jobs(-1)
     bs = args.batch_size
     G.gist(imgs[:8], n_jobs=1)  # warm caches (filters, plans)
     print(f"\n== {name}: {n} colour images {size}x{size}, {workers} cores, best of {args.repeat} ==")

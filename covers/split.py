@@ -5,10 +5,13 @@ only, so nothing a test thumb says can leak into its own score.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from covers.utils import Part
 
 
 @dataclass
@@ -27,6 +30,26 @@ class Split:
         return out
 
 
+class Splitter(Part, ABC):
+    """The split contract: ``split(thumbs) -> Split`` (calls :meth:`check` first). Deterministic
+    for its parameters (a seed where it draws); every test thumb's (user, item) is absent from
+    the train side."""
+
+    @abstractmethod
+    def split(self, thumbs: pd.DataFrame) -> Split:
+        """Train and test thumbs."""
+
+    def _check_frac(self, name: str) -> None:
+        v = getattr(self, name)
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"{type(self).__name__}: {name} must be in (0, 1), got {v!r}")
+
+    def _check_min_thumbs(self) -> None:
+        if not self.min_thumbs >= 2:
+            raise ValueError(f"{type(self).__name__}: min_thumbs must be >= 2 (one to train, one to test), "
+                             f"got {self.min_thumbs!r}")
+
+
 def _positions_in_user(users_sorted: np.ndarray, test_frac: float):
     """For thumbs sorted by user: each one's position within its user, and its user's thumb
     count and test count (round(frac * n), at least one, at most all but one), per thumb."""
@@ -37,7 +60,7 @@ def _positions_in_user(users_sorted: np.ndarray, test_frac: float):
     return pos, np.repeat(sizes, sizes), np.repeat(n_test, sizes)
 
 
-class UserHoldout:
+class UserHoldout(Splitter):
     """Hold out ``test_frac`` of each user's thumbs (at least one, at most all but one).
 
     Users with fewer than ``min_thumbs`` thumbs are left out of both sides and
@@ -45,18 +68,16 @@ class UserHoldout:
     """
 
     def __init__(self, test_frac: float = 0.2, min_thumbs: int = 5, seed: int = 0) -> None:
-        if not 0.0 < test_frac < 1.0:
-            raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
-        if min_thumbs < 2:
-            raise ValueError(f"min_thumbs must be >= 2 (one to train, one to test), got {min_thumbs}")
         self.test_frac = test_frac
         self.min_thumbs = min_thumbs
         self.seed = seed
 
-    def params(self) -> dict:
-        return {"class": type(self).__name__, "test_frac": self.test_frac, "min_thumbs": self.min_thumbs, "seed": self.seed}
+    def check(self) -> None:
+        self._check_frac("test_frac")
+        self._check_min_thumbs()
 
     def split(self, thumbs: pd.DataFrame) -> Split:
+        self.check()
         counts = thumbs.groupby("user")["user"].transform("size").to_numpy()
         keep = counts >= self.min_thumbs
         n_filtered = int(thumbs.loc[~keep, "user"].nunique())
@@ -76,21 +97,22 @@ def _filter_small_users(thumbs: pd.DataFrame, min_thumbs: int) -> tuple[pd.DataF
     return thumbs.loc[keep], int(thumbs.loc[~keep, "user"].nunique())
 
 
-class Temporal:
+class Temporal(Splitter):
     """Hold out each user's latest ``test_frac`` of thumbs by timestamp (ties broken by file order).
 
     Needs a ``timestamp`` column; without one it says so instead of inventing an order.
     """
 
     def __init__(self, test_frac: float = 0.2, min_thumbs: int = 5) -> None:
-        UserHoldout(test_frac, min_thumbs)  # same validation
         self.test_frac = test_frac
         self.min_thumbs = min_thumbs
 
-    def params(self) -> dict:
-        return {"class": type(self).__name__, "test_frac": self.test_frac, "min_thumbs": self.min_thumbs}
+    def check(self) -> None:
+        self._check_frac("test_frac")
+        self._check_min_thumbs()
 
     def split(self, thumbs: pd.DataFrame) -> Split:
+        self.check()
         if "timestamp" not in thumbs:
             raise ValueError("split=temporal needs a 'timestamp' column in the thumbs; this dataset has none "
                              "(use split=user_holdout or split=cold_items)")
@@ -102,23 +124,23 @@ class Temporal:
         return Split(t.loc[~is_test].reset_index(drop=True), t.loc[is_test].reset_index(drop=True), n_filtered)
 
 
-class ColdItems:
+class ColdItems(Splitter):
     """Hold out a seeded ``item_frac`` of the thumbed items entirely: all their thumbs in test, none in train.
 
     The case collaborative filtering is blind to and cover features are meant for.
     """
 
     def __init__(self, item_frac: float = 0.2, min_thumbs: int = 5, seed: int = 0) -> None:
-        if not 0.0 < item_frac < 1.0:
-            raise ValueError(f"item_frac must be in (0, 1), got {item_frac}")
         self.item_frac = item_frac
         self.min_thumbs = min_thumbs
         self.seed = seed
 
-    def params(self) -> dict:
-        return {"class": type(self).__name__, "item_frac": self.item_frac, "min_thumbs": self.min_thumbs, "seed": self.seed}
+    def check(self) -> None:
+        self._check_frac("item_frac")
+        self._check_min_thumbs()
 
     def split(self, thumbs: pd.DataFrame) -> Split:
+        self.check()
         t, n_filtered = _filter_small_users(thumbs, self.min_thumbs)
         items = np.unique(t["item"].to_numpy())
         rng = np.random.default_rng(self.seed)

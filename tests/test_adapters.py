@@ -1,4 +1,4 @@
-"""covers.adapters: each source's real file format (fixtures written here, a few lines each,
+"""covers.data.adapters: each source's real file format (fixtures written here, a few lines each,
 gzip too) -> the folder format, and the downloader against a loopback HTTP server.
 Everything is written under tmp_path; nothing is fetched from the internet."""
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covers.adapters import Thresholds, amazon, labelled, movielens
-from covers.adapters.download import USER_AGENT, Downloader, RateLimiter
-from covers.adapters.download import main as download_main
+from covers.data.adapters import Thresholds, amazon, labelled, movielens
+from covers.data.adapters.download import USER_AGENT, Downloader, RateLimiter
+from covers.data.adapters.download import main as download_main
 from covers.data.folder import FolderDataset
 
 

@@ -1,4 +1,4 @@
-"""Streaming extraction (covers.extract): chunked == in memory, bit for bit; a kill -9 mid-way
+"""Streaming extraction (covers.features.extract): chunked == in memory, bit for bit; a kill -9 mid-way
 resumes from the finished chunks; the Dask engine gives the local engine's matrix; memory does
 not grow with the catalogue; procedural covers are the stored PNGs' pixels; the pipeline path."""
 from __future__ import annotations
@@ -22,8 +22,8 @@ from covers.cache import ArrayCache
 from covers.data.images import CoverDecodeError
 from covers.data.sources import FileCovers, ProceduralCovers
 from covers.data.synthetic import make_items, render_item_cover
-from covers.engines.local import LocalEngine
-from covers.extract import SLOWDOWN_ENV, extract, extract_array, partial_paths, single_threaded
+from covers.features.engines.local import LocalEngine
+from covers.features.extract import SLOWDOWN_ENV, extract, extract_array, partial_paths, single_threaded
 from covers.features.pixel import PixelFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ KILLED_RUN = textwrap.dedent("""
     import sys
     from covers.data.sources import ProceduralCovers
     from covers.data.synthetic import make_items, render_item_cover
-    from covers.extract import extract
+    from covers.features.extract import extract
     from covers.features.pixel import PixelFeatures
 
     if __name__ == "__main__":
@@ -217,7 +217,7 @@ def test_resume_with_another_chunk_size_and_a_stale_partial(tmp_path):
 def test_dask_engine_on_a_local_cluster_equals_local(tmp_path):
     """A real LocalCluster on 127.0.0.1 (2 worker processes): the matrix is the local engine's, bit for bit."""
     need("distributed", "cluster")
-    from covers.engines.dask_engine import DaskEngine
+    from covers.features.engines.dask import DaskEngine
 
     src = procedural(500)
     for ex, transfers in [(extractors()[0], ("file", "return"))] + [(g, ("file",)) for g in gist_extractors()[:1]]:
@@ -251,7 +251,7 @@ MEASURE = textwrap.dedent("""
     import resource, sys
     from covers.data.sources import ProceduralCovers
     from covers.data.synthetic import make_items, render_item_cover
-    from covers.extract import extract
+    from covers.features.extract import extract
     from covers.features.pixel import PixelFeatures
 
     if __name__ == "__main__":
@@ -331,7 +331,7 @@ def test_cache_get_or_build_and_mmap(tmp_path):
 def test_pipeline_streams_features_and_reuses_them(tmp_path, planted_dir):
     from conftest import compose
 
-    from covers.app import run_job
+    from covers.app.task import run_job
 
     cfg = compose(tmp_path, ["dataset=folder", f"dataset.path={planted_dir}", "eval.batch_size=64"])
     first = run_job(cfg, out_dir=tmp_path / "a")

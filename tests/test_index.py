@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from covers.index.annoy_index import AnnoyIndex
+from covers.index.annoy import AnnoyIndex
 from covers.index.exact import ExactIndex
 
 

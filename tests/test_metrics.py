@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from covers.metrics import recall_at_k, thumbs_auc, user_auc
+from covers.evaluation.metrics import recall_at_k, thumbs_auc, user_auc
 
 
 def test_thumbs_auc_hand_worked():
@@ -66,7 +66,7 @@ def test_recall_at_k():
 
 def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
     """Crossed design: a thumb appears once per (draw of its user) x (draw of its album)."""
-    from covers.metrics import thumbs_auc_bootstrap
+    from covers.evaluation.metrics import thumbs_auc_bootstrap
 
     rng = np.random.default_rng(0)
     users, items, y = rng.integers(0, 20, 300), rng.integers(0, 25, 300), rng.integers(0, 2, 300)
@@ -87,7 +87,7 @@ def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
 def test_paired_comparison_matches_scipy_wilcoxon():
     from scipy.stats import wilcoxon
 
-    from covers.metrics import UserAUC, paired_user_comparison
+    from covers.evaluation.metrics import UserAUC, paired_user_comparison
 
     a = UserAUC(0.7, np.array([0.9, 0.7, 0.6, 0.8, 0.75]), np.array([0, 1, 2, 3, 5]), 0)
     b = UserAUC(0.5, np.array([0.5, 0.55, 0.4, 0.6]), np.array([0, 2, 3, 4]), 1)
@@ -99,7 +99,7 @@ def test_paired_comparison_matches_scipy_wilcoxon():
 
 
 def test_genre_precision_hand_worked():
-    from covers.metrics import genre_precision_at_k
+    from covers.evaluation.metrics import genre_precision_at_k
 
     nb = np.array([[1, 2], [0, 3], [3, -1], [2, 0]])
     genres = ["a", "a", "b", None]
@@ -141,7 +141,7 @@ def crossed_thumbs(seed=0, n=500):
 
 
 def test_pigeonhole_bootstrap_matches_a_naive_resampling():
-    from covers.metrics import user_auc_pigeonhole
+    from covers.evaluation.metrics import user_auc_pigeonhole
 
     users, items, y, s = crossed_thumbs()
     lo, hi = user_auc_pigeonhole(users, items, y, s, n_boot=200, seed=3)

@@ -53,7 +53,7 @@ def test_sixteen_jobs_eight_at_a_time_against_sqlite_lose_nothing(tmp_path, plan
 
 @pytest.mark.slow
 def test_a_raising_and_a_killed_job_do_not_stop_the_sweep_and_rerun_redoes_only_them(tmp_path, planted_dir):
-    sweep = ["cluster=local_parallel", "hydra.launcher.n_jobs=2", "features._target_=covers.testing.FaultyFeatures",
+    sweep = ["cluster=local_parallel", "hydra.launcher.n_jobs=2", "features._target_=covers.app.faults.FaultyFeatures",
              "+features.fault=none,raise,sigkill", "norm=zscore,l2"]
     p, results, _ = run_sweep(tmp_path, planted_dir, *sweep)
     assert p.returncode == 1  # the sweep says something failed ...
@@ -111,7 +111,7 @@ def test_slurm_preset_demands_a_server_and_a_shared_cache(tmp_path):
 
 def test_summary_counts_a_job_left_running_as_failed(tmp_path):
     """A result.json still saying RUNNING at the end: the job's process vanished unrecorded."""
-    from covers.summary import render
+    from covers.app.summary import render
 
     for i, r in enumerate([
         {"name": "a", "status": "FINISHED", "tracking_uri": "sqlite:///x.db", "seconds": 1.0,

@@ -13,7 +13,7 @@ import pytest
 from hydra.utils import instantiate
 
 from conftest import CONF_DIR, compose
-from covers.app import run_job
+from covers.app.task import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "_ms_")

@@ -22,7 +22,7 @@ from conftest import need  # noqa: E402
 
 ray = need("ray", "ray")
 
-from covers.launch_ray import missing_paths, store_problem  # noqa: E402
+from covers.app.ray_launcher import missing_paths, store_problem  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -113,7 +113,7 @@ def test_ray_started_for_the_sweep_records_raised_and_lost_jobs(tmp_path, plante
     # launcher can record (with isolation the work's own process dies and the job records it)
     p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "hydra.launcher.ray.init.num_cpus=2",
                               f"+hydra.launcher.ray.init._temp_dir={tmp}", "hydra.launcher.ray.remote.max_retries=0",
-                              "features._target_=covers.testing.FaultyFeatures", "+features.fault=none,raise,sigkill",
+                              "features._target_=covers.app.faults.FaultyFeatures", "+features.fault=none,raise,sigkill",
                               "isolate=false", env=env)
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-3000:]
     assert [r["status"] for r in results] == ["FINISHED", "FAILED", "KILLED"]

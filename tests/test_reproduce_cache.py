@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from conftest import compose
-from covers.app import run_job
+from covers.app.task import run_job
 from covers.cache import ArrayCache, key_of
-from covers.reproduce import reproduce_one
-from covers.runs import is_timing
+from covers.tracking.reproduce import reproduce_one
+from covers.tracking.read import is_timing
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from covers.index import annoy_index as ai
-from covers.index.annoy_index import AnnoyIndex, estimated_bytes
+from covers.index.annoy import AnnoyIndex, estimated_bytes
 from covers.index.exact import ExactIndex
 
 
@@ -150,7 +150,7 @@ def test_a_procedural_world_loads_fast_with_a_cheap_fingerprint(tmp_path):
 def test_pipeline_on_a_procedural_world(tmp_path):
     from conftest import compose
 
-    from covers.app import run_job
+    from covers.app.task import run_job
 
     cfg = compose(tmp_path, ["dataset.n_items=1500", "dataset.n_users=120", "+dataset.store_covers=false",
                              "dataset.image_size=32", "baselines=simple", "eval.batch_size=256"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from covers.validate import main
+from covers.app.validate import main
 
 
 def folder(root: Path, n_items: int = 80, bad_covers: bool = True, thumbs: str | None = None) -> Path:

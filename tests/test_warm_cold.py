@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose
-from covers.app import run_job
+from covers.app.task import run_job
 
 WORLD = ["dataset.n_items=1600", "dataset.n_users=400", "dataset.mean_thumbs_per_user=60", "isolate=false",
          "eval.n_bootstrap=300", "eval.recall_queries=100"]

@@ -1,6 +1,13 @@
-"""What every dataset hands the pipeline."""
+"""The dataset contract: what every ``conf/dataset/<choice>.yaml`` part is and hands the pipeline.
+
+A :class:`Dataset` part (``FolderDataset``, ``SyntheticWorld``) is configuration only; its
+:meth:`Dataset.load` returns a :class:`Catalogue`: the items in feature-matrix order, the
+thumbs with integer codes, a source of cover pixels, a content fingerprint (the root of every
+cache key) and the :class:`SkipReport` of everything it could not use.
+"""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from covers.data.sources import CoverSource
+from covers.utils import Part
+
+ON_ERROR = ("skip", "fail")
 
 
 @dataclass
@@ -39,7 +49,7 @@ class SkipReport:
 
 
 @dataclass
-class Dataset:
+class Catalogue:
     """A catalogue of covers plus thumbs, with integer codes for fast evaluation.
 
     ``items`` rows are in feature-matrix order (row i of the features is item i);
@@ -53,6 +63,7 @@ class Dataset:
     covers: CoverSource  # pixels of item i, at any size
     fingerprint: str
     skipped: SkipReport = field(default_factory=SkipReport)
+    on_error: str = "skip"  # a cover that cannot be decoded: skip it (counted, listed) or fail the run
 
     @property
     def n_items(self) -> int:
@@ -72,11 +83,18 @@ class Dataset:
             "n_skipped": self.skipped.total,
         }
 
-    def genres(self) -> np.ndarray | None:
-        return self.items["genre"].to_numpy() if "genre" in self.items else None
+    def genres(self) -> list[frozenset] | None:
+        """Each item's genres, the one reading of them: the pipe-separated ``genres`` column if
+        present, else ``genre``; an empty cell is no genre. None when the items have neither."""
+        col = "genres" if "genres" in self.items else "genre" if "genre" in self.items else None
+        if col is None:
+            return None
+        sep = "|" if col == "genres" else None
+        return [frozenset() if v != v or v is None else
+                frozenset(x for x in (str(v).split(sep) if sep else [str(v)]) if x) for v in self.items[col]]
 
 
-def drop_items(ds: Dataset, bad: np.ndarray) -> Dataset:
+def drop_items(ds: Catalogue, bad: np.ndarray) -> Catalogue:
     """A copy of ``ds`` without the items at positions ``bad`` (and their thumbs), re-coded."""
     bad = np.asarray(bad, dtype=np.int64)
     if bad.size == 0:
@@ -88,7 +106,7 @@ def drop_items(ds: Dataset, bad: np.ndarray) -> Dataset:
     thumbs["item"] = new_code[thumbs["item"].to_numpy()]
     users = np.sort(thumbs["user_id"].unique())
     thumbs["user"] = pd.Series(np.arange(len(users)), index=users).loc[thumbs["user_id"]].to_numpy()
-    return Dataset(
+    return Catalogue(
         name=ds.name,
         root=ds.root,
         items=ds.items.loc[keep].reset_index(drop=True),
@@ -96,4 +114,25 @@ def drop_items(ds: Dataset, bad: np.ndarray) -> Dataset:
         covers=ds.covers.subset(keep),
         fingerprint=ds.fingerprint,
         skipped=ds.skipped,
+        on_error=ds.on_error,
     )
+
+
+class Dataset(Part, ABC):
+    """A dataset part: ``load(cache_dir)`` -> :class:`Catalogue`.
+
+    ``cache_dir`` is where a part may keep what it derives (generated worlds, cover digests);
+    ``on_error`` says what a problem in the data does: ``skip`` (counted, listed in
+    ``skipped.csv``, the run goes on) or ``fail`` (the run stops at the first one). It covers
+    loading (bad rows) and decoding (undecodable covers) alike: the catalogue carries it.
+    """
+
+    on_error: str
+
+    def check(self) -> None:
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"{type(self).__name__}: on_error must be one of {ON_ERROR}, got {self.on_error!r}")
+
+    @abstractmethod
+    def load(self, cache_dir: str | Path | None = None) -> Catalogue:
+        """Read (or generate, then read) the catalogue. Calls :meth:`check` first."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from covers.cache import atomic_write_bytes, file_lock, key_of
+from covers.cache import Cache, key_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def file_digest(path: str | Path) -> bytes:
 
 def cover_digests(root: Path, paths: list[str], cache_dir: str | Path | None) -> list[bytes]:
     """The blake2b-128 digest of each file in ``paths``, reusing the remembered ones that still match."""
-    store = Path(cache_dir) / "digests" / f"{key_of(str(root))}.parquet" if cache_dir is not None else None
+    cache = Cache(cache_dir)
+    store = cache.entry("digests", key_of(str(root)), ".parquet") if cache.enabled else None
     known: dict[str, tuple[int, int, bytes]] = {}
     if store is not None and store.exists():
         df = pd.read_parquet(store)
@@ -50,8 +51,7 @@ def cover_digests(root: Path, paths: list[str], cache_dir: str | Path | None) ->
         mtimes.append(st.st_mtime_ns)
     if store is not None and (hashed or len(known) != len(paths)):
         df = pd.DataFrame({"path": paths, "size": sizes, "mtime_ns": mtimes, "digest": digests})
-        with file_lock(store.with_suffix(".lock")):
-            atomic_write_bytes(store, lambda f: df.to_parquet(f, index=False))
+        cache.replace("digests", key_of(str(root)), lambda f: df.to_parquet(f, index=False), ".parquet")
     if paths:
         log.info("%s: %d of %d covers hashed, %d digests reused (unchanged size and mtime)",
                  root, hashed, len(paths), len(paths) - hashed)

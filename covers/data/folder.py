@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from PIL import features as pil_features
 
-from covers.data.base import Dataset, SkipReport
+from covers.data.base import Catalogue, Dataset, SkipReport
 from covers.data.digests import cover_digests, file_digest
 from covers.data.sources import FileCovers
 
@@ -129,18 +129,13 @@ def _timestamps(vals: pd.Series) -> pd.Series:
     return out
 
 
-class FolderDataset:
-    """Loads ``DIR`` in the folder format into a :class:`Dataset`."""
+class FolderDataset(Dataset):
+    """Loads ``DIR`` in the folder format into a :class:`~covers.data.base.Catalogue`."""
 
     def __init__(self, path: str, on_error: str = "skip", name: str | None = None) -> None:
-        if on_error not in ("skip", "fail"):
-            raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
         self.path = path
         self.on_error = on_error
         self.name = name
-
-    def params(self) -> dict:
-        return {"class": type(self).__name__, "path": str(self.path), "on_error": self.on_error}
 
     def _problem(self, report: SkipReport, kind: str, where: str, what: str) -> None:
         if self.on_error == "fail":
@@ -157,7 +152,8 @@ class FolderDataset:
             report.rows.append({"kind": kind, "where": src,
                                 "what": f"... and {rest} more {kind} rows (not listed; the count is exact)"})
 
-    def load(self, cache_dir: str | Path | None = None) -> Dataset:
+    def load(self, cache_dir: str | Path | None = None) -> Catalogue:
+        self.check()
         root = Path(self.path).expanduser().resolve()
         if not root.is_dir():
             raise DatasetError(f"dataset folder {root} does not exist")
@@ -181,7 +177,7 @@ class FolderDataset:
             log.info("%s: %d of %d users have only one kind of thumb (kept; user_auc cannot score them)",
                      root, len(one), len(users))
         paths = [str(covers[i]) for i in items["item_id"]]
-        return Dataset(
+        return Catalogue(
             name=self.name or root.name,
             root=root,
             items=items,
@@ -189,6 +185,7 @@ class FolderDataset:
             covers=FileCovers(paths),
             fingerprint=fingerprint(root, paths, cache_dir),
             skipped=report,
+            on_error=self.on_error,
         )
 
     def _find_covers(self, root: Path, report: SkipReport) -> dict[str, Path]:

@@ -33,7 +33,7 @@ Policies (they decide which covers exist, so they are documented here):
   (``ImageFile.LOAD_TRUNCATED_IMAGES = False``) raises on a file that ends before its image
   data does; loading it anyway would give a cover whose bottom part is flat grey - an
   artefact of a broken download, not of the artwork - and such artefacts are exactly what
-  a pixel feature would pick up. Re-download the file instead (``covers.adapters.download``
+  a pixel feature would pick up. Re-download the file instead (``covers.data.adapters.download``
   writes atomically, so it never leaves one behind). This module does not change that
   Pillow global; if some other code sets it to True, truncated JPEGs load silently.
 * **Decompression bombs are refused** before any pixel is decoded: a file whose declared

@@ -12,10 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from covers.data.images import CoverDecodeError, decode_cover, finish
+from covers.utils import resolve_n_jobs
 
-
-def _workers(n_jobs: int | None) -> int:
-    return (os.cpu_count() or 1) if n_jobs in (-1, None) else max(1, int(n_jobs))
 
 
 class CoverSource:
@@ -53,7 +51,7 @@ class CoverSource:
                     raise
                 failed.append((pos, str(exc)))
 
-        w = _workers(n_jobs)
+        w = resolve_n_jobs(n_jobs)
         if w == 1 or len(idx) < 64:
             for p in range(len(idx)):
                 work(p)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covers.cache import key_of
-from covers.data.base import Dataset, SkipReport
+from covers.cache import Cache, key_of
+from covers.data.base import Catalogue, Dataset, SkipReport
 from covers.data.folder import FolderDataset
 
 USERS_PER_ITEM = 1 / 25  #: n_users=None: this many users per item, at least 600
@@ -29,59 +29,84 @@ def default_n_users(n_items: int) -> int:
     return max(600, int(round(n_items * USERS_PER_ITEM)))
 
 
-class SyntheticWorld:
+class SyntheticWorld(Dataset):
     """Generates the world into ``<cache_dir>/worlds/<key>`` (key = hash of these parameters)
     on first use, then loads it through the folder-format loader, so the synthetic and the real
-    path share one reader (a procedural world: the same thumbs/items reader, covers drawn)."""
+    path share one reader (a procedural world: the same thumbs/items reader, covers drawn).
+
+    ``**model`` (signal strengths etc.) goes to the generator as is. ``on_error`` applies to
+    decoding the world's stored covers (a damaged PNG in the cache); it shapes no world, so it is
+    not in the world's key."""
 
     def __init__(self, n_items: int = 3000, n_users: int | None = 600, mean_thumbs_per_user: int = 50,
                  n_genres: int = 8, off_style: float = 0.2, image_size: int = 128, seed: int = 0,
-                 store_covers: bool | None = None, **model: float) -> None:
-        from covers.data.synthetic import STORE_COVERS_MAX
-
+                 store_covers: bool | None = None, on_error: str = "skip", **model: float) -> None:
         self.n_items = n_items
-        self.n_users = default_n_users(n_items) if n_users is None else n_users
+        self.n_users = n_users
         self.mean_thumbs_per_user = mean_thumbs_per_user
         self.n_genres = n_genres
         self.off_style = off_style
         self.image_size = image_size
         self.seed = seed
-        self.model = dict(model)  # signal strengths etc., passed to the generator as is
-        self.store_covers = bool(n_items <= STORE_COVERS_MAX if store_covers is None else store_covers)
+        self.store_covers = store_covers
+        self.on_error = on_error
+        self.model = dict(model)
 
-    def params(self) -> dict:
-        p = {k: v for k, v in vars(self).items() if k != "store_covers"}
-        if not self.store_covers:  # stored worlds keep the key they always had
+    def get_params(self) -> dict:
+        p = super().get_params()
+        p.update(p.pop("model"))  # **model: back to the keyword arguments it came from
+        return p
+
+    def resolved_n_users(self) -> int:
+        return default_n_users(self.n_items) if self.n_users is None else self.n_users
+
+    def stores_covers(self) -> bool:
+        from covers.data.synthetic import STORE_COVERS_MAX
+
+        return bool(self.n_items <= STORE_COVERS_MAX if self.store_covers is None else self.store_covers)
+
+    def result_params(self) -> dict:
+        """What the generated world depends on (its cache key; unchanged since worlds were first cached)."""
+        p = {"n_items": self.n_items, "n_users": self.resolved_n_users(), "mean_thumbs_per_user": self.mean_thumbs_per_user,
+             "n_genres": self.n_genres, "off_style": self.off_style, "image_size": self.image_size, "seed": self.seed,
+             "model": dict(self.model)}
+        if not self.stores_covers():  # stored worlds keep the key they always had
             p["store_covers"] = False
         return p
 
-    def path(self, cache_dir: str | Path | None) -> Path:
+    def world_name(self) -> str:
         from covers.data import synthetic
 
+        key = key_of(self.result_params(), getattr(synthetic, "GENERATOR_VERSION", "1"))
+        return f"synthetic-{self.n_items}-{key[:12]}"
+
+    def path(self, cache_dir: str | Path | None) -> Path:
         if cache_dir is None:
             raise ValueError("the synthetic world needs paths.cache_dir to be generated into")
-        key = key_of(self.params(), getattr(synthetic, "GENERATOR_VERSION", "1"))
-        return Path(cache_dir) / "worlds" / f"synthetic-{self.n_items}-{key[:12]}"
+        return Cache(cache_dir).entry("worlds", self.world_name())
 
-    def load(self, cache_dir: str | Path | None = None) -> Dataset:
+    def load(self, cache_dir: str | Path | None = None) -> Catalogue:
         from covers.data import synthetic
 
-        from covers.cache import file_lock
-
+        self.check()
         path = self.path(cache_dir)
-        # parallel sweep jobs share one world: the first generates it, the others wait and reuse it
-        with file_lock(path.with_name(path.name + ".lock")):
+        # parallel sweep jobs share one world: the first generates it (into a temporary folder,
+        # renamed into place), the others wait for the entry's lock and reuse it
+        with Cache(cache_dir).locked("worlds", self.world_name()):
             synthetic.generate_world(
-                path, n_items=self.n_items, n_users=self.n_users, mean_thumbs_per_user=self.mean_thumbs_per_user,
+                path, n_items=self.n_items, n_users=self.resolved_n_users(), mean_thumbs_per_user=self.mean_thumbs_per_user,
                 n_genres=self.n_genres, off_style=self.off_style, image_size=self.image_size, seed=self.seed,
-                store_covers=self.store_covers, **self.model,
+                store_covers=self.stores_covers(), **self.model,
             )
-        if self.store_covers:
-            return FolderDataset(str(path), on_error="fail", name="synthetic").load()
-        return load_procedural_world(path, name="synthetic")
+        if self.stores_covers():
+            ds = FolderDataset(str(path), on_error="fail", name="synthetic").load()  # generated rows are valid
+        else:
+            ds = load_procedural_world(path, name="synthetic")
+        ds.on_error = self.on_error
+        return ds
 
 
-def load_procedural_world(path: str | Path, name: str = "synthetic") -> Dataset:
+def load_procedural_world(path: str | Path, name: str = "synthetic") -> Catalogue:
     """A generated world without cover files, as the folder loader would give it with the
     covers present (same columns, dtypes and order: items sorted by id, thumbs in file order),
     with covers from :class:`~covers.data.sources.ProceduralCovers` (drawn on demand, pixel for
@@ -115,7 +140,7 @@ def load_procedural_world(path: str | Path, name: str = "synthetic") -> Dataset:
     styles = [canon.get(s, s) for s in items["style"].tolist()]
     source = ProceduralCovers(render_item_cover, int(params["seed"]), styles, int(params["image_size"]),
                               indices=gen_row.tolist())
-    return Dataset(name=name, root=root, items=items, thumbs=thumbs, covers=source,
+    return Catalogue(name=name, root=root, items=items, thumbs=thumbs, covers=source,
                    fingerprint=procedural_fingerprint(root), skipped=SkipReport())
 
 

@@ -8,18 +8,24 @@ every extractor sees exactly the same pixels for the same ``size``/``mode``.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
+from covers.utils import Part
+
 MODES = ("gray", "rgb")
 
 
-class FeatureExtractor:
-    """Base class: stores and validates ``size`` and ``mode``.
+class FeatureExtractor(Part, ABC):
+    """The extractor contract: ``size``/``mode`` of the pixels it wants, ``n_features()``, and
+    ``transform(uint8 images) -> float32 (N, n_features())``, row by row (a cover's vector never
+    depends on the other covers of its batch, so chunked extraction is exact).
 
-    Subclasses implement :meth:`transform` and, if they take more parameters,
-    extend :meth:`params` so cache keys see everything that shapes the output.
+    ``__init__`` only stores; :meth:`check` validates and is called by :meth:`n_features` (the
+    first thing extraction asks). Parameters listed in ``speed_params`` (threads, batch sizes)
+    are not in :meth:`~covers.utils.Part.result_params`, the features' cache key.
     """
 
     #: smallest image side the extractor accepts (GIST's reference needs 8)
@@ -28,9 +34,8 @@ class FeatureExtractor:
     def __init__(self, size: int = 16, mode: str = "gray") -> None:
         self.size = size
         self.mode = mode
-        self._validate_base()
 
-    def _validate_base(self) -> None:
+    def check(self) -> None:
         if not isinstance(self.size, (int, np.integer)) or isinstance(self.size, bool):
             raise ValueError(f"{type(self).__name__}: size must be an int, got {self.size!r}")
         if self.size < self.min_size:
@@ -40,12 +45,9 @@ class FeatureExtractor:
         if self.mode not in MODES:
             raise ValueError(f"{type(self).__name__}: mode must be one of {MODES}, got {self.mode!r}")
 
-    def params(self) -> dict[str, Any]:
-        """Everything that determines the output (used in cache keys and logs)."""
-        return {"class": type(self).__name__, "size": int(self.size), "mode": self.mode}
-
     def check_images(self, images: np.ndarray) -> np.ndarray:
-        """Validate a batch: uint8, (N, H, W) for gray or (N, H, W, 3) for rgb."""
+        """Validate the parameters (:meth:`check`) and a batch: uint8, (N, H, W) for gray or (N, H, W, 3) for rgb."""
+        self.check()
         images = np.asarray(images)
         if images.dtype != np.uint8:
             raise ValueError(f"{type(self).__name__}: expected uint8 images, got {images.dtype}")
@@ -64,13 +66,14 @@ class FeatureExtractor:
         return images
 
     def n_features(self) -> int:
-        """Length of one output vector."""
-        raise NotImplementedError
+        """Length of one output vector (after :meth:`check`)."""
+        self.check()
+        return self._n_features()
 
+    @abstractmethod
+    def _n_features(self) -> int:
+        """Length of one output vector, parameters already checked."""
+
+    @abstractmethod
     def transform(self, images: np.ndarray) -> np.ndarray:
         """uint8 images -> float32 array of shape (N, n_features())."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items() if k != "class")
-        return f"{type(self).__name__}({args})"

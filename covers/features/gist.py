@@ -47,6 +47,7 @@ import scipy.fft as _sfft
 
 from covers.features import _gist_filters as filt
 from covers.features.base import FeatureExtractor
+from covers.utils import resolve_n_jobs
 
 try:  # FFTW is the faster engine; scipy.fft is the fallback
     import pyfftw
@@ -251,15 +252,6 @@ def _check_images(images: Any, nblocks: int) -> np.ndarray:
     return images
 
 
-def n_jobs_to_workers(n_jobs: Any) -> int:
-    """-1 → every core this process may use; a positive int → that many."""
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
-        raise ValueError(f"gist: n_jobs must be -1 (all cores) or an int >= 1, got {n_jobs!r}")
-    if n_jobs == -1:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return int(n_jobs)
-
-
 def default_fft_lib() -> str:
     """pyFFTW when installed (faster, see module doc), else scipy.fft."""
     return "pyfftw" if pyfftw is not None else "scipy"
@@ -306,7 +298,7 @@ def gist(
     imgs = _check_images(images, nblocks)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"gist: batch_size must be an int >= 1, got {batch_size!r}")
-    workers = n_jobs_to_workers(n_jobs)
+    workers = resolve_n_jobs(n_jobs)
     fft_lib = fft_lib or default_fft_lib()
     if fft_lib not in FFT_LIBS or (fft_lib == "pyfftw" and pyfftw is None):
         raise ValueError(f"gist: fft_lib must be one of {FFT_LIBS} (pyfftw needs pyFFTW installed), got {fft_lib!r}")
@@ -376,8 +368,10 @@ class GistFeatures(FeatureExtractor):
     ``backend="numpy"`` is our implementation (:func:`gist`);
     ``backend="lear"`` calls LEAR's C code through a Python-3 ``leargist``
     module if one is installed (never a silent fallback). ``batch_size`` and
-    ``n_jobs`` only change speed/memory, so they are not in :meth:`params`.
+    ``n_jobs`` only change speed/memory, so they are not in :meth:`result_params`.
     """
+
+    speed_params = ("batch_size", "n_jobs")
 
     min_size = MIN_SIZE
 
@@ -386,33 +380,38 @@ class GistFeatures(FeatureExtractor):
         fc: float = 4, backend: str = "numpy", batch_size: int = 256, n_jobs: int = -1,
     ) -> None:
         super().__init__(size=size, mode=mode)
-        self.nblocks, self.orientations, self.fc = _check_params(nblocks, orientations, fc)
-        if self.nblocks > self.size:
-            raise ValueError(f"GistFeatures: nblocks={self.nblocks} exceeds size={self.size}")
+        self.nblocks, self.orientations, self.fc = nblocks, orientations, fc
+        self.backend, self.batch_size, self.n_jobs = backend, batch_size, n_jobs
+
+    def check(self) -> None:
+        super().check()
+        nblocks, _, fc = _check_params(self.nblocks, self.orientations, self.fc)
+        backend, batch_size = self.backend, self.batch_size
+        if nblocks > self.size:
+            raise ValueError(f"GistFeatures: nblocks={nblocks} exceeds size={self.size}")
         if backend not in BACKENDS:
             raise ValueError(f"GistFeatures: backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "lear":
             _lear_module()
-            if self.fc != 4.0:
+            if fc != 4.0:
                 raise ValueError(f"GistFeatures: backend='lear' hard-codes fc=4, got fc={fc!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"GistFeatures: batch_size must be an int >= 1, got {batch_size!r}")
-        n_jobs_to_workers(n_jobs)
-        self.backend, self.batch_size, self.n_jobs = backend, int(batch_size), n_jobs
+        resolve_n_jobs(self.n_jobs)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(), "nblocks": self.nblocks, "orientations": list(self.orientations),
-            "fc": self.fc, "backend": self.backend,
-        }
+    def result_params(self) -> dict[str, Any]:
+        # normalised, so 4 and 4.0 (or a list and a tuple) are one cache entry
+        nblocks, orientations, fc = _check_params(self.nblocks, self.orientations, self.fc)
+        return {"class": type(self).__name__, "size": int(self.size), "mode": self.mode, "nblocks": nblocks,
+                "orientations": list(orientations), "fc": fc, "backend": self.backend}
 
-    def n_features(self) -> int:
+    def _n_features(self) -> int:
         return (3 if self.mode == "rgb" else 1) * sum(self.orientations) * self.nblocks**2
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         images = self.check_images(images)
         if self.backend == "lear":
-            return lear_gist(images, self.nblocks, self.orientations)
+            return lear_gist(images, self.nblocks, tuple(self.orientations))
         return gist(
             images, nblocks=self.nblocks, orientations=self.orientations, fc=self.fc,
             batch_size=self.batch_size, n_jobs=self.n_jobs,

@@ -14,7 +14,7 @@ class PixelFeatures(FeatureExtractor):
     (``norm=zscore``), kept apart so it can be swept against the others.
     """
 
-    def n_features(self) -> int:
+    def _n_features(self) -> int:
         return self.size * self.size * (1 if self.mode == "gray" else 3)
 
     def transform(self, images: np.ndarray) -> np.ndarray:

@@ -5,12 +5,14 @@ Baselines are ordinary scorers going through the same pipeline (as in Cornac's
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from covers.index.base import Neighbours
+from covers.utils import Part
 
 
 class NotApplicable(ValueError):
@@ -33,22 +35,27 @@ class Scores:
     scores: np.ndarray  # float64, one per test thumb
     covered: np.ndarray  # bool: the method had evidence for this thumb (else a neutral score)
 
-    @property
-    def coverage(self) -> float:
-        return float(self.covered.mean()) if self.covered.size else float("nan")
 
+class Scorer(Part, ABC):
+    """The scorer contract, for the cover method under test (``conf/scorer``) and every baseline
+    (``conf/baseline``) alike: ``fit(train, ctx) -> self`` reads the train thumbs and the context
+    only (never a test thumb); ``score(test) -> Scores`` gives one float per test thumb and
+    whether the method had evidence for it.
 
-class Scorer:
-    """Interface: ``fit(train, ctx) -> self``; ``score(test) -> Scores``."""
+    ``neighbours_needed``: how many index neighbours per item the scorer reads from
+    ``ctx.neighbours`` (0: none); the pipeline queries the index for at least that many.
+    """
 
+    def neighbours_needed(self) -> int:
+        return 0
+
+    @abstractmethod
     def fit(self, train: pd.DataFrame, ctx: Context) -> "Scorer":
-        raise NotImplementedError
+        """Learn from the train thumbs (calls :meth:`check` first); returns self."""
 
+    @abstractmethod
     def score(self, test: pd.DataFrame) -> Scores:
-        raise NotImplementedError
-
-    def params(self) -> dict:
-        return {"class": type(self).__name__, **{k: v for k, v in vars(self).items() if not k.endswith("_")}}
+        """Scores of the test thumbs (user, item codes), in their order."""
 
 
 def signed_train_lookup(train: pd.DataFrame, n_items: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ class RandomScorer(Scorer):
         self.seed = seed
 
     def fit(self, train: pd.DataFrame, ctx: Context) -> "RandomScorer":
+        self.check()
         return self
 
     def score(self, test: pd.DataFrame) -> Scores:
@@ -30,13 +31,20 @@ def _smoothed_rate(codes: np.ndarray, thumbs: np.ndarray, n: int, prior: float, 
     return rate, seen
 
 
-class PopularityScorer(Scorer):
-    """Item up-rate on train, smoothed toward the global up-rate: (ups + a*p) / (n + a)."""
-
+class _Smoothed(Scorer):
     def __init__(self, smoothing: float = 5.0) -> None:
         self.smoothing = smoothing
 
+    def check(self) -> None:
+        if not self.smoothing >= 0:
+            raise ValueError(f"{type(self).__name__}: smoothing must be >= 0, got {self.smoothing!r}")
+
+
+class PopularityScorer(_Smoothed):
+    """Item up-rate on train, smoothed toward the global up-rate: (ups + a*p) / (n + a)."""
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "PopularityScorer":
+        self.check()
         t = train["thumb"].to_numpy(np.float64)
         prior = float(t.mean()) if t.size else 0.5
         self.rate_, self.seen_ = _smoothed_rate(train["item"].to_numpy(), t, ctx.n_items, prior, self.smoothing)
@@ -47,13 +55,11 @@ class PopularityScorer(Scorer):
         return Scores(self.rate_[it], self.seen_[it])
 
 
-class UserMeanScorer(Scorer):
+class UserMeanScorer(_Smoothed):
     """The user's own train up-rate, smoothed: knows who is generous, nothing about covers."""
 
-    def __init__(self, smoothing: float = 5.0) -> None:
-        self.smoothing = smoothing
-
     def fit(self, train: pd.DataFrame, ctx: Context) -> "UserMeanScorer":
+        self.check()
         t = train["thumb"].to_numpy(np.float64)
         prior = float(t.mean()) if t.size else 0.5
         self.rate_, self.seen_ = _smoothed_rate(train["user"].to_numpy(), t, ctx.n_users, prior, self.smoothing)

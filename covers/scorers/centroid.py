@@ -16,10 +16,17 @@ class CentroidScorer(Scorer):
     and the thumb counts as not covered. Reads the (normalised) feature matrix, not the index.
     """
 
+    speed_params = ("chunk",)
+
     def __init__(self, chunk: int = 100_000) -> None:
         self.chunk = chunk
 
+    def check(self) -> None:
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
+            raise ValueError(f"CentroidScorer: chunk must be an int >= 1, got {self.chunk!r}")
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "CentroidScorer":
+        self.check()
         if ctx.features is None:
             raise ValueError("CentroidScorer needs the feature matrix in the context")
         X = np.asarray(ctx.features, dtype=np.float64)

@@ -32,7 +32,14 @@ class _FactorScorer(Scorer):
     def _make(self):
         raise NotImplementedError
 
+    def check(self) -> None:
+        for name in ("factors", "iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be an int >= 1, got {v!r}")
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "_FactorScorer":
+        self.check()
         m = ups_matrix(train, ctx.n_users, ctx.n_items)
         # implicit parallelises itself; a second BLAS thread pool underneath only slows it down.
         # Its model constructor warns about that pool (checked once), so it is made inside too.
@@ -99,12 +106,20 @@ class ItemKNNCF(Scorer):
     an item's neighbours are its ``k`` most similar others with similarity > 0, ties broken by id.
     """
 
+    speed_params = ("block",)
+
     def __init__(self, k: int = 50, shrinkage: float = 1.0, block: int = 2048) -> None:
         self.k = k
         self.shrinkage = shrinkage
         self.block = block
 
+    def check(self) -> None:
+        KNNScorer(self.k, self.shrinkage).check()
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
+            raise ValueError(f"ItemKNNCF: block must be an int >= 1, got {self.block!r}")
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "ItemKNNCF":
+        self.check()
         sign = np.where(train["thumb"].to_numpy() > 0, 1.0, -1.0)
         R = sp.csc_matrix((sign, (train["user"].to_numpy(), train["item"].to_numpy())), shape=(ctx.n_users, ctx.n_items))
         norms = np.sqrt(np.asarray(R.multiply(R).sum(0)).ravel())

@@ -21,16 +21,26 @@ class KNNScorer(Scorer):
     from the index, so ``n_trees`` and ``search_k`` change the outcome.
     """
 
+    speed_params = ("chunk",)
+
     def __init__(self, k: int = 50, shrinkage: float = 1.0, chunk: int = 200_000) -> None:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if shrinkage < 0:
-            raise ValueError(f"shrinkage must be >= 0, got {shrinkage}")
         self.k = k
         self.shrinkage = shrinkage
         self.chunk = chunk
 
+    def check(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"{type(self).__name__}: k must be an int >= 1, got {self.k!r}")
+        if not self.shrinkage >= 0:
+            raise ValueError(f"{type(self).__name__}: shrinkage must be >= 0, got {self.shrinkage!r}")
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
+            raise ValueError(f"{type(self).__name__}: chunk must be an int >= 1, got {self.chunk!r}")
+
+    def neighbours_needed(self) -> int:
+        return self.k
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "KNNScorer":
+        self.check()
         if ctx.neighbours is None:
             raise ValueError("KNNScorer needs the index's neighbours in the context")
         if ctx.neighbours.ids.shape[1] < self.k:

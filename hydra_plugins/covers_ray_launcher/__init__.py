@@ -1,1 +1,1 @@
-"""Hydra discovers launchers only under the ``hydra_plugins`` namespace; the work is in covers.launch_ray."""
+"""Hydra discovers launchers only under the ``hydra_plugins`` namespace; the work is in covers.app.ray_launcher."""

@@ -47,6 +47,6 @@ class CoversRayLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from covers import launch_ray
+        from covers.app import ray_launcher as launch_ray
 
         return launch_ray.launch(self, job_overrides, initial_job_idx)

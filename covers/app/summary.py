@@ -1,0 +1,111 @@
+"""One screen at the end of a sweep: each job's AUCs, failures, and where to look."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from covers.tracking.write import ui_command
+
+SHOWN = ["user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
+         "thumbs_auc_user_mean", "thumbs_auc_oracle", "index_recall_at_10"]
+
+
+def sweep_table(sweep_dir: Path) -> tuple[pd.DataFrame, list[dict]]:
+    rows, results = [], []
+    for p in sorted(sweep_dir.glob("*/result.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
+        r = json.loads(p.read_text())
+        results.append(r)
+        row: dict[str, Any] = {"job": p.parent.name, "run": r["name"], "status": r["status"]}
+        for k in SHOWN:
+            if k in r.get("metrics", {}):
+                row[k] = r["metrics"][k]
+        row["seconds"] = r.get("seconds")
+        rows.append(row)
+    return pd.DataFrame(rows), results
+
+
+def render(sweep_dir: Path) -> tuple[str, int]:
+    table, results = sweep_table(sweep_dir)
+    if table.empty:
+        return f"[covers] no job results under {sweep_dir}", 0
+    lines = [f"[covers] sweep {sweep_dir}", table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+    # RUNNING at the end: the job's process vanished without anyone recording how it ended
+    failed = [r for r in results if r["status"] in ("FAILED", "KILLED", "RUNNING")]
+    skipped = [r for r in results if r["status"] == "SKIPPED"]
+    if skipped:
+        lines.append(f"  {len(skipped)} job(s) skipped: already FINISHED with the same config and code (resume=false reruns them)")
+    for r in failed:
+        why = r.get("error") or f"its process was lost while the job ran (MLflow run {r.get('run_id')})"
+        lines.append(f"  {r['status']} {r['name']}: {why}")
+    flagged = [r["name"] for r in results if r["status"] in ("FINISHED", "SKIPPED")
+               and r["metrics"].get("thumbs_auc_user_mean", 0) > r["metrics"]["thumbs_auc"]]
+    if flagged:
+        lines.append("  note: the user_mean baseline (knows only who is generous) beats the cover method on global "
+                     f"thumbs_auc in {len(flagged)} run(s); judge by user_auc, which it cannot game.")
+    uris = sorted({r["tracking_uri"] for r in results})
+    lines.append("  browse: " + " ; ".join(ui_command(u) for u in uris))
+    return "\n".join(lines), len(failed)
+
+
+class SweepSummary(Callback):
+    """Opens the sweep's parent MLflow run before the jobs, and closes it with the comparison
+    table and the metric-vs-parameter chart after them; prints the one-screen summary."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from covers.tracking import write as tracking
+        from covers.app.task import PARENT_FILE
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        uri = tracking.resolve_uri(config.tracking.uri)
+        overrides = list(config.hydra.overrides.task)
+        parent = tracking.start_parent(uri, config.tracking.experiment, sweep_dir, overrides)
+        (sweep_dir / PARENT_FILE).write_text(parent)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        text, n_failed = render(sweep_dir)
+        try:
+            parent_note = self._close_parent(config, sweep_dir, n_failed)
+        except Exception as exc:  # noqa: BLE001 - the summary and the exit status matter more
+            parent_note = f"\n  could not finish the sweep's parent run: {type(exc).__name__}: {exc}"
+        print(text + parent_note)
+        if n_failed:
+            sys.exit(1)
+
+    @staticmethod
+    def _close_parent(config: DictConfig, sweep_dir: Path, n_failed: int) -> str:
+        from covers.tracking import write as tracking
+        from covers.app.task import PARENT_FILE
+        from covers.tracking.read import comparison_table, runs_frame, sweep_chart
+
+        pfile = sweep_dir / PARENT_FILE
+        if not pfile.exists():
+            return ""
+        uri = tracking.resolve_uri(config.tracking.uri)
+        parent = pfile.read_text().strip()
+        _, results = sweep_table(sweep_dir)
+        ids = [r["run_id"] for r in results if r.get("run_id")]  # includes jobs skipped as already done
+        df = runs_frame(uri, run_ids=ids) if ids else None
+        files: list[Path] = []
+        best: dict[str, float] = {}
+        if df is not None and not df.empty:
+            table = comparison_table(df)
+            table.to_csv(sweep_dir / "comparison.csv", index=False)
+            (sweep_dir / "comparison.md").write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+            files += [sweep_dir / "comparison.csv", sweep_dir / "comparison.md"]
+            for m in ("user_auc", "thumbs_auc"):
+                chart = sweep_chart(df, sweep_dir / f"sweep_{m}.png", m)
+                if chart:
+                    files.append(chart)
+            if "metrics.user_auc" in df:
+                best["best_user_auc"] = float(df["metrics.user_auc"].max())
+        best["n_jobs_failed"] = float(n_failed)
+        tracking.finish_parent(uri, parent, files, n_failed, best)
+        return f"\n  sweep parent run {parent}: comparison table and charts logged to it"

@@ -1,0 +1,98 @@
+"""The figures every run logs: most-similar covers, AUC bars, ROC curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+
+
+def display(method: str) -> str:
+    return "covers" if method == "method" else method
+
+
+def neighbour_grid(path: Path, covers, nb_ids: np.ndarray, queries: np.ndarray,
+                   labels: np.ndarray | None, n_nb: int, thumb: int = 64) -> Path:
+    """Each row: a query cover, then its nearest covers by the index (like the seed's figures)."""
+    rows, cols = len(queries), n_nb + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.2), squeeze=False)
+    for r, q in enumerate(queries):
+        ids = [q] + [int(j) for j in nb_ids[q, :n_nb]]
+        for c, j in enumerate(ids):
+            ax = axes[r, c]
+            ax.axis("off")
+            if j < 0:
+                continue
+            ax.imshow(covers.one(j, thumb, "rgb"))
+            if labels is not None:
+                ax.set_title(str(labels[j])[:10], fontsize=6, color="black" if c == 0 or labels[j] == labels[q] else "red")
+    axes[0, 0].set_title(("query\n" + str(labels[queries[0]])[:10]) if labels is not None else "query", fontsize=6)
+    fig.suptitle("Most similar covers (first column: query; red label: other genre)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def auc_bars(path: Path, metrics: dict, methods: list[str]) -> Path:
+    """Global and per-user AUC of the method and each baseline, with the 0.5 chance line."""
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.8))
+    x = np.arange(len(methods))
+    sfx = ["" if m == "method" else f"_{m}" for m in methods]
+    g = [metrics[f"thumbs_auc{s}"] for s in sfx]
+    u = np.array([metrics[f"user_auc{s}"] for s in sfx])
+    lo = np.array([metrics[f"user_auc_lo{s}"] for s in sfx])
+    hi = np.array([metrics[f"user_auc_hi{s}"] for s in sfx])
+    ax.bar(x - 0.2, g, 0.4, label="thumbs_auc (global)")
+    ax.bar(x + 0.2, u, 0.4, yerr=np.vstack([u - lo, hi - u]), capsize=3, label="user_auc (95% CI)")
+    ax.axhline(0.5, color="k", ls="--", lw=1, label="random = 0.5")
+    ax.set_xticks(x, [display(m) for m in methods], rotation=20, fontsize=8)
+    ax.set_ylim(0.3, 1.0)
+    ax.set_ylabel("AUC")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def roc_curves(path: Path, scores: pd.DataFrame, methods: list[str]) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    y = scores["thumb"].to_numpy()
+    for m in methods:
+        fpr, tpr, _ = roc_curve(y, scores[f"score_{m}"].to_numpy())
+        ax.plot(fpr, tpr, label=display(m), lw=1.2)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_all(out: Path, ds, nb, metrics: dict, scores: pd.DataFrame, methods: list[str], s) -> list[Path]:
+    sets = ds.genres()
+    # one label per cover: its genre, or its genres joined (a cover in two genres), None without
+    labels = None if sets is None else np.array(["|".join(sorted(g)) if g else None for g in sets], dtype=object)
+    rng = np.random.default_rng(s.seed)
+    if labels is not None:  # one query per genre, so every style shows up
+        uniq = pd.unique(labels)[: s.grid_queries]
+        on_style = (ds.items["style"] == ds.items["genre"]).to_numpy() if "style" in ds.items else np.ones(len(labels), bool)
+        # prefer covers drawn in their own genre's style, when the dataset says which those are
+        queries = np.array([rng.choice(np.flatnonzero((labels == g) & on_style) if ((labels == g) & on_style).any()
+                                       else np.flatnonzero(labels == g)) for g in uniq])
+    else:
+        queries = rng.choice(ds.n_items, size=min(s.grid_queries, ds.n_items), replace=False)
+    return [
+        neighbour_grid(out / "similar_covers.png", ds.covers, nb.ids, queries, labels, s.grid_neighbours),
+        auc_bars(out / "auc.png", metrics, methods),
+        roc_curves(out / "roc.png", scores, methods),
+    ]
