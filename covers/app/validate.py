@@ -18,7 +18,6 @@ flagged as warnings when they are large, but do not make the dataset unusable.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings

@@ -5,7 +5,6 @@ a procedural cover and the same cover saved losslessly and read back give identi
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 

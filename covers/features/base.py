@@ -9,7 +9,7 @@ every extractor sees exactly the same pixels for the same ``size``/``mode``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+
 
 import numpy as np
 

@@ -36,7 +36,6 @@ cores (1.8-2×), without pickling, start-up or fork-safety costs.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

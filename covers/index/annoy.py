@@ -26,7 +26,6 @@ At scale (a million covers):
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time

@@ -9,7 +9,6 @@ with artifacts under ``<project>/mlartifacts``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import traceback

@@ -28,7 +28,7 @@ import tempfile
 from typing import Iterator, Sequence
 
 from covers.features.engines.base import Engine
-from covers.features.extract import ChunkJob, compute_chunk, run_chunk, write_chunk
+from covers.features.chunks import ChunkJob, compute_chunk, run_chunk, write_chunk
 
 TRANSFERS = ("file", "return")
 

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterator, Sequence
 
 from covers.features.engines.base import Engine
-from covers.features.extract import ChunkJob, run_chunk
+from covers.features.chunks import ChunkJob, run_chunk
 from covers.utils import mp_context, resolve_n_jobs
 
 _JOB: ChunkJob | None = None
@@ -62,7 +62,7 @@ class LocalEngine(Engine):
             return
         ahead = w * self.max_pending
         todo = list(ranges)[::-1]
-        pool = ProcessPoolExecutor(w, mp_context=mp_context(("covers.features.extract", "covers.features.engines.local")), initializer=_init, initargs=(job,))
+        pool = ProcessPoolExecutor(w, mp_context=mp_context(("covers.features.chunks", "covers.features.engines.local")), initializer=_init, initargs=(job,))
         try:
             pending = set()
             while todo or pending:
