@@ -99,8 +99,10 @@ class Part:
     def param_names(cls) -> list[str]:
         import inspect
 
+        if cls.__init__ is object.__init__:
+            return []
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in list(sig.parameters.values())[1:] if p.kind is not p.VAR_POSITIONAL]
+        return [p.name for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.param_names()}

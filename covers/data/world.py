@@ -53,9 +53,7 @@ class SyntheticWorld(Dataset):
         self.model = dict(model)
 
     def get_params(self) -> dict:
-        p = super().get_params()
-        p.update(p.pop("model"))  # **model: back to the keyword arguments it came from
-        return p
+        return {**super().get_params(), **self.model}  # **model: back to the keyword arguments it came from
 
     def resolved_n_users(self) -> int:
         return default_n_users(self.n_items) if self.n_users is None else self.n_users
