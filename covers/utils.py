@@ -33,7 +33,7 @@ def resolve_n_jobs(n_jobs: Any) -> int:
     """
     if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
         return available_cores()
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) and not _is_int(n_jobs) or int(n_jobs) < 1:
+    if isinstance(n_jobs, bool) or not (isinstance(n_jobs, int) or _is_int(n_jobs)) or int(n_jobs) < 1:
         raise ValueError(f"n_jobs must be -1 (every available core) or an int >= 1, got {n_jobs!r}")
     return int(n_jobs)
 
@@ -114,6 +114,14 @@ class Part:
 
     def check(self) -> None:
         """Raise ValueError (naming the part and the parameter) for parameters it cannot work with."""
+
+    def _require_int(self, *names: str, minimum: int = 1, also: tuple[int, ...] = (), why: str = "") -> None:
+        """Each named parameter must be an int >= ``minimum`` (or one of ``also``, e.g. -1 = automatic)."""
+        for name in names:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, int) or _is_int(v)) or (v < minimum and v not in also):
+                alt = "".join(f" or {a}" for a in also)
+                raise ValueError(f"{type(self).__name__}: {name} must be an int >= {minimum}{alt}{why}, got {v!r}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"

@@ -48,6 +48,14 @@ def class_sources(cls) -> str:
     return "\n".join(inspect.getsource(c) for c in cls.__mro__ if c.__module__.startswith("covers"))
 
 
+def outside(cls, code: str) -> str:
+    """The code without the class's own (and its bases') source."""
+    for c in cls.__mro__:
+        if c.__module__.startswith("covers"):
+            code = code.replace(inspect.getsource(c), "")
+    return code
+
+
 def code_sources() -> str:
     files = list((ROOT / "covers").rglob("*.py")) + [ROOT / "run.py"]
     return "\n".join(p.read_text() for p in files)
@@ -79,7 +87,8 @@ def unread_keys(config: dict, code: str) -> list[str]:
                         if k not in inspect.signature(generate_world).parameters:
                             bad.append(f"{where}: not a parameter of generate_world")
                     continue
-                if src is not None and len(re.findall(rf"self\.{k}\b", src)) < 2:
+                if src is not None and len(re.findall(rf"self\.{k}\b", src)) < 2 \
+                        and not re.search(rf"(?<!self)\.{k}\b", outside(cls, code)):  # e.g. engine.chunk_size
                     bad.append(f"{where}: {cls.__name__} stores it but never uses it")
                 if isinstance(v, dict):
                     walk(v, path + (k,))

@@ -31,10 +31,6 @@ class SkipReport:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.rows.append({"kind": kind, "where": where, "what": what})
 
-    def add_many(self, kind: str, items: list[tuple[str, str]]) -> None:
-        for where, what in items:
-            self.add(kind, where, what)
-
     @property
     def total(self) -> int:
         return sum(self.counts.values())

@@ -70,17 +70,11 @@ class AnnoyIndex(Index):
 
     def check(self) -> None:
         super().check()
-        if isinstance(self.n_trees, bool) or not isinstance(self.n_trees, int) or self.n_trees < 1:
-            raise ValueError(f"AnnoyIndex: n_trees must be a positive int, got {self.n_trees!r}")
-        if isinstance(self.search_k, bool) or not isinstance(self.search_k, int) or (self.search_k < 1 and self.search_k != -1):
-            raise ValueError(f"AnnoyIndex: search_k must be -1 (Annoy's default: n_trees * k) or a positive int, "
-                             f"got {self.search_k!r}")
+        self._require_int("n_trees", "query_chunk")
+        self._require_int("search_k", also=(-1,), why=" (-1: Annoy's default, n_trees * k)")
+        self._require_int("build_threads", also=(-1,), why=" (-1: Annoy uses every core)")
         if self.on_disk_build not in ("auto", True, False):
             raise ValueError(f"AnnoyIndex: on_disk_build must be 'auto', true or false, got {self.on_disk_build!r}")
-        if isinstance(self.build_threads, bool) or not isinstance(self.build_threads, int) or \
-                (self.build_threads < 1 and self.build_threads != -1):
-            raise ValueError(f"AnnoyIndex: build_threads must be -1 (Annoy: all cores) or an int >= 1, "
-                             f"got {self.build_threads!r}")
         resolve_n_jobs(self.query_jobs)
 
     def build(self, X: np.ndarray, path: str | Path | None = None) -> "AnnoyIndex":

@@ -37,8 +37,7 @@ class ExactIndex(Index):
 
     def check(self) -> None:
         super().check()
-        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
-            raise ValueError(f"ExactIndex: block must be an int >= 1, got {self.block!r}")
+        self._require_int("block")
 
     def build(self, X: np.ndarray, path=None) -> "ExactIndex":
         self.check()

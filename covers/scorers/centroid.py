@@ -22,8 +22,7 @@ class CentroidScorer(Scorer):
         self.chunk = chunk
 
     def check(self) -> None:
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
-            raise ValueError(f"CentroidScorer: chunk must be an int >= 1, got {self.chunk!r}")
+        self._require_int("chunk")
 
     def fit(self, train: pd.DataFrame, ctx: Context) -> "CentroidScorer":
         self.check()

@@ -33,10 +33,7 @@ class _FactorScorer(Scorer):
         raise NotImplementedError
 
     def check(self) -> None:
-        for name in ("factors", "iterations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be an int >= 1, got {v!r}")
+        self._require_int("factors", "iterations")
 
     def fit(self, train: pd.DataFrame, ctx: Context) -> "_FactorScorer":
         self.check()
@@ -115,8 +112,7 @@ class ItemKNNCF(Scorer):
 
     def check(self) -> None:
         KNNScorer(self.k, self.shrinkage).check()
-        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
-            raise ValueError(f"ItemKNNCF: block must be an int >= 1, got {self.block!r}")
+        self._require_int("block")
 
     def fit(self, train: pd.DataFrame, ctx: Context) -> "ItemKNNCF":
         self.check()

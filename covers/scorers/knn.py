@@ -29,12 +29,9 @@ class KNNScorer(Scorer):
         self.chunk = chunk
 
     def check(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"{type(self).__name__}: k must be an int >= 1, got {self.k!r}")
+        self._require_int("k", "chunk")
         if not self.shrinkage >= 0:
             raise ValueError(f"{type(self).__name__}: shrinkage must be >= 0, got {self.shrinkage!r}")
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
-            raise ValueError(f"{type(self).__name__}: chunk must be an int >= 1, got {self.chunk!r}")
 
     def neighbours_needed(self) -> int:
         return self.k

@@ -26,6 +26,4 @@ class Engine(Part, ABC):
         """Compute every range of ``job`` (a :class:`~covers.features.extract.ChunkJob`), yielding as each is done."""
 
     def check(self) -> None:
-        c = self.chunk_size
-        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise ValueError(f"{type(self).__name__}: chunk_size must be an int >= 1, got {c!r}")
+        self._require_int("chunk_size")

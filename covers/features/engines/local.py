@@ -47,8 +47,7 @@ class LocalEngine(Engine):
     def check(self) -> None:
         super().check()
         resolve_n_jobs(self.n_jobs)
-        if isinstance(self.max_pending, bool) or not isinstance(self.max_pending, int) or self.max_pending < 1:
-            raise ValueError(f"LocalEngine: max_pending must be an int >= 1, got {self.max_pending!r}")
+        self._require_int("max_pending")
 
     def workers(self, n_chunks: int) -> int:
         return max(1, min(resolve_n_jobs(self.n_jobs), n_chunks))
