@@ -222,7 +222,7 @@ def write_table(rows: list[dict], path: Path, load) -> None:
         "",
         "Each row: `python run.py dataset.n_items=N dataset.n_users=null baselines=simple <features>` on the "
         "procedural synthetic world (cold feature and index caches; the world generated beforehand, its time in "
-        "`world s`). Default config otherwise: norm=zscore, index=annoy (10 trees, build n_jobs 1, "
+        "`world s`). Default config otherwise: norm=zscore, index=annoy (10 trees, build_threads 1, "
         "search_k -1), scorer=knn (k=50: neighbours of all N items), split=user_holdout, recall on 500 "
         "sampled queries. `baselines=simple` (random, popularity, user_mean, oracle) keeps the table about "
         "the cover pipeline; the CF baselines are timed separately.",

@@ -13,7 +13,7 @@ import signal
 import traceback
 from typing import Any, Callable
 
-from covers.utils import JobKilled
+from covers.utils import JobKilled, mp_context
 
 _PRELOAD = ["covers.pipeline", "covers.app.task"]
 
@@ -38,8 +38,7 @@ def _child(conn, fn: Callable, args: tuple) -> None:
 def run_isolated(fn: Callable, *args: Any) -> Any:
     """``fn(*args)`` in a child process; its return value, or WorkFailed / WorkKilled."""
     if mp.get_start_method(allow_none=True) in (None, "fork", "spawn", "forkserver"):
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
+        ctx = mp_context(tuple(_PRELOAD))
     else:
         # inside a launcher's worker with its own start method (joblib's "loky"), which a
         # forkserver child cannot re-create; those workers are fresh single-job processes,
