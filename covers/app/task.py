@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from covers import pipeline
 from covers.app import isolation
 from covers.config import config_hash, result_overrides
-from covers.utils import PROJECT_ROOT
+from covers.utils import PROJECT_ROOT, resolve_n_jobs
 from covers.tracking import write as tracking
 
 log = logging.getLogger("covers")
@@ -62,9 +62,14 @@ def settings_of(cfg: DictConfig) -> pipeline.Settings:
 
 def work(config: dict, out_dir: str) -> tuple[dict, dict, list]:
     """Everything a job computes, from its resolved config; no MLflow (it may run in a child process)."""
+    from threadpoolctl import threadpool_limits
+
     cfg = OmegaConf.create(config)
     parts = build_parts(cfg)  # a bad config fails here, inside the job's run
-    result = pipeline.run(parts, settings_of(cfg), out_dir)
+    # BLAS/OpenMP pools of at most n_jobs threads: parallel sweep jobs (n_jobs=1 each) do not
+    # oversubscribe the cores with one pool per job per library
+    with threadpool_limits(resolve_n_jobs(cfg.n_jobs)):
+        result = pipeline.run(parts, settings_of(cfg), out_dir)
     return result.metrics, result.info, result.artifacts
 
 

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from covers.index.base import Neighbours
 from covers.scorers.base import Context, Scorer, Scores
 from covers.scorers.knn import KNNScorer
+from covers.utils import resolve_n_jobs
 
 
 def ups_matrix(train: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -59,21 +60,32 @@ class _FactorScorer(Scorer):
 
 
 class ALSScorer(_FactorScorer):
-    """Implicit ALS (Hu, Koren, Volinsky 2008) — "koren" in the 2014 chart."""
+    """Implicit ALS (Hu, Koren, Volinsky 2008) — "koren" in the 2014 chart.
+
+    ``n_jobs`` threads (implicit's ``num_threads``): each thread solves whole rows, so the
+    factors do not depend on the thread count (tests/test_scorers_cf.py checks it)."""
+
+    speed_params = ("n_jobs",)
 
     def __init__(self, factors: int = 32, regularization: float = 0.05, alpha: float = 10.0,
-                 iterations: int = 15, seed: int = 0) -> None:
+                 iterations: int = 15, seed: int = 0, n_jobs: int = -1) -> None:
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
         self.seed = seed
+        self.n_jobs = n_jobs
+
+    def check(self) -> None:
+        super().check()
+        resolve_n_jobs(self.n_jobs)
 
     def _make(self):
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                                       iterations=self.iterations, random_state=self.seed, num_threads=0)
+                                       iterations=self.iterations, random_state=self.seed,
+                                       num_threads=resolve_n_jobs(self.n_jobs))
 
 
 class BPRScorer(_FactorScorer):
