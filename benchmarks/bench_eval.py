@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from covers.evaluation import score_methods, summarise
+from covers.evaluation.evaluate import score_methods, summarise
 from covers.index.base import Neighbours
 from covers.scorers.base import Context
 from covers.scorers.baselines import PopularityScorer, RandomScorer
@@ -41,9 +41,9 @@ def main() -> None:
     test, train = thumbs(a.test_thumbs), thumbs(a.test_thumbs * a.train_per_test)
     nb = Neighbours(rng.integers(0, a.items, (a.items, a.k)), rng.random((a.items, a.k)), 0.0)
     ctx = Context(a.users, a.items, nb)
-    methods = {"method": KNNScorer(a.k), "random": RandomScorer(0), "popularity": PopularityScorer()}
+    baselines = {"random": RandomScorer(0), "popularity": PopularityScorer()}
     t0 = time.perf_counter()
-    scores = score_methods(methods, Split(train, test, 0), ctx, {})
+    scores = score_methods(KNNScorer(a.k), baselines, Split(train, test, 0), ctx, {})
     t1 = time.perf_counter()
     _, table = summarise(scores, None, a.boot, 0)
     t2 = time.perf_counter()

@@ -115,6 +115,15 @@ class Part:
     def check(self) -> None:
         """Raise ValueError (naming the part and the parameter) for parameters it cannot work with."""
 
+    def _require_n_jobs(self, *names: str) -> None:
+        """Each named parameter must be a valid ``n_jobs`` (:func:`resolve_n_jobs`)."""
+        for name in names:
+            try:
+                resolve_n_jobs(getattr(self, name))
+            except ValueError:
+                raise ValueError(f"{type(self).__name__}: {name} must be -1 (every available core) or an int >= 1, "
+                                 f"got {getattr(self, name)!r}") from None
+
     def _require_int(self, *names: str, minimum: int = 1, also: tuple[int, ...] = (), why: str = "") -> None:
         """Each named parameter must be an int >= ``minimum`` (or one of ``also``, e.g. -1 = automatic)."""
         for name in names:

@@ -1,21 +1,20 @@
-"""End to end through the real config: planted signal, no leakage, determinism, MLflow records."""
+"""covers.pipeline end to end through the real config: planted signal, no leakage, determinism,
+features and indexes from the cache; and its stages (feature_matrix, build_index, index_metrics)
+on hand-made inputs."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import mlflow
 import numpy as np
+import pandas as pd
 import pytest
-from hydra.utils import instantiate
+from PIL import Image
 
-from conftest import CONF_DIR, compose
+from conftest import compose
 from covers.app.task import run_job
+from covers.cache import Cache
+from covers.index.annoy import AnnoyIndex
+from covers.index.exact import ExactIndex
+from covers.pipeline import Settings, build_index, feature_matrix, index_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "_ms_")
 
 
@@ -28,6 +27,7 @@ def folder_job(tmp_path, data_dir, *extra):
     return run_job(cfg, out_dir=tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_planted_signal_gives_auc_near_one(tmp_path, planted_dir):
     s = folder_job(tmp_path, planted_dir)
     m = s["metrics"]
@@ -37,12 +37,14 @@ def test_planted_signal_gives_auc_near_one(tmp_path, planted_dir):
     assert abs(m["thumbs_auc_random"] - 0.5) < 0.1
 
 
+@pytest.mark.slow
 def test_no_leakage_thumbs_independent_of_covers_stay_at_chance(tmp_path, null_dir):
     m = folder_job(tmp_path, null_dir)["metrics"]
     assert m["user_auc_lo"] <= 0.5 <= m["user_auc_hi"]
     assert abs(m["thumbs_auc"] - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_same_config_same_metrics(tmp_path, planted_dir):
     a = folder_job(tmp_path / "a", planted_dir, "index.n_trees=3", "index.search_k=30")
     b = folder_job(tmp_path / "b", planted_dir, "index.n_trees=3", "index.search_k=30")
@@ -52,85 +54,92 @@ def test_same_config_same_metrics(tmp_path, planted_dir):
     np.testing.assert_equal(result_metrics(a), result_metrics(c))
 
 
-def test_mlflow_run_has_metrics_params_tags_and_artifacts(tmp_path, planted_dir):
-    s = folder_job(tmp_path, planted_dir, "norm=l2")
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    run = client.get_run(s["run_id"])
-    assert run.info.status == "FINISHED"
-    for k in ("thumbs_auc", "user_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
-              "coverage_random", "index_recall_at_10", "index_build_seconds", "index_size_bytes",
-              "index_query_ms_per_item"):
-        assert k in run.data.metrics, k
-    assert run.data.metrics["thumbs_auc"] == pytest.approx(s["metrics"]["thumbs_auc"])
-    assert run.data.params["norm._target_"] == "sklearn.preprocessing.Normalizer"
-    assert run.data.params["features.size"] == "16"
-    tags = run.data.tags
-    assert len(tags["covers.git_commit"]) in (40, 7) or tags["covers.git_commit"] == "unknown"
-    assert tags["covers.dataset_fingerprint"] == s["info"]["dataset_fingerprint"]
-    assert tags["covers.version.numpy"] == np.__version__
-    assert "covers.baseline_skipped_oracle" in tags  # no true_score in a folder dataset: said, not hidden
-    arts = {a.path for a in client.list_artifacts(s["run_id"])}
-    assert {"config.yaml", "overrides.yaml", "similar_covers.png", "auc.png", "roc.png", "scores.parquet"} <= arts
-
-
-@pytest.mark.parametrize("group,choices", [
-    ("dataset", ["synthetic", "folder"]), ("features", ["pixel", "gist", "gist_gray"]),
-    ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact"]),
-    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "centroid"]), ("baselines", ["default", "none", "simple"]), ("engine", ["local", "dask"]),
-])
-def test_every_group_composes_and_instantiates(tmp_path, group, choices):
-    assert sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")) == sorted(choices)
-    for c in choices:
-        extra = ["dataset.path=/x"] if (group, c) == ("dataset", "folder") else []
-        cfg = compose(tmp_path, [f"{group}={c}", *extra])
-        part = instantiate(cfg[group], _convert_="all")
-        assert part is not None
-
-
-def test_seed_recipe_is_the_default_config(tmp_path):
-    cfg = compose(tmp_path, [])
-    assert (cfg.features.size, cfg.features.mode, cfg.norm._target_) == (16, "gray", "covers.norm.RowZScore")
+@pytest.mark.slow
+def test_pipeline_streams_features_and_reuses_them(tmp_path, planted_dir):
+    cfg = compose(tmp_path, ["dataset=folder", f"dataset.path={planted_dir}", "engine.chunk_size=64"])
+    first = run_job(cfg, out_dir=tmp_path / "a")
+    again = run_job(cfg, out_dir=tmp_path / "b")
+    assert first["info"]["features_cache"] == "built" and again["info"]["features_cache"] == "hit"
+    assert first["metrics"]["user_auc"] == again["metrics"]["user_auc"] > 0.9
+    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 1
+    assert not list((tmp_path / "cache" / "features").glob("*.partial*"))
 
 
 @pytest.mark.slow
-def test_cli_sweep_isolates_a_failing_job(tmp_path, planted_dir):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/env.db"}
-    cmd = [sys.executable, "run.py", "-m", "dataset=folder", f"dataset.path={planted_dir}", "scorer.k=0,20",
-           f"paths.cache_dir={tmp_path}/cache", f"hydra.sweep.dir={tmp_path}/sweep", "eval.n_bootstrap=50"]
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 1, p.stderr[-3000:]  # a failed job makes the sweep's exit status say so
-    # run names = the overrides, with paths cut to their last part (params keep them whole)
-    name = f"dataset=folder,dataset.path={planted_dir.name},scorer.k=%d,eval.n_bootstrap=50"
-    assert f"FAILED {name % 0}: " in p.stdout
-    assert "k must be >= 1, got 0" in p.stdout
-    results = [json.loads(f.read_text()) for f in sorted((tmp_path / "sweep").glob("*/result.json"))]
-    assert [r["status"] for r in results] == ["FAILED", "FINISHED"]
-    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])  # the environment variable chose the store
-    runs = client.search_runs([client.get_experiment_by_name("covers").experiment_id])
-    by_name = {r.info.run_name: r for r in runs}
-    assert by_name[name % 0].info.status == "FAILED"
-    assert "k must be >= 1" in by_name[name % 0].data.tags["covers.error"]
-    assert by_name[name % 20].info.status == "FINISHED"
+def test_pipeline_on_a_procedural_world(tmp_path):
+    cfg = compose(tmp_path, ["dataset.n_items=1500", "dataset.n_users=120", "+dataset.store_covers=false",
+                             "dataset.image_size=32", "baselines=simple", "engine.chunk_size=256"])
+    s = run_job(cfg, out_dir=tmp_path / "out")
+    assert s["status"] == "FINISHED" and s["info"]["features_cache"] == "built"
+    m = s["metrics"]
+    assert m["data_n_items"] == 1500 and m["index_recall_at_10"] > 0.3 and np.isfinite(m["user_auc"])
+    assert not (tmp_path / "cache" / "worlds" / s["info"]["dataset_root"].rsplit("/", 1)[-1] / "covers").exists()
 
 
-@pytest.mark.parametrize("group,choice,check", [
-    ("experiment", "seed_2014", lambda c: c.hydra.sweeper.params.features == "pixel,gist" and c.tracking.experiment == "seed_2014"),
-    ("search", "optuna", lambda c: c.hydra.sweeper._target_.endswith("OptunaSweeper") and "norm" in c.hydra.sweeper.params),
-    ("cluster", "local_parallel", lambda c: c.hydra.launcher._target_.endswith("JoblibLauncher")),
-    ("cluster", "submitit_local", lambda c: c.hydra.launcher._target_.endswith("LocalLauncher")),
-    ("cluster", "ray", lambda c: c.hydra.launcher._target_.endswith("CoversRayLauncher")
-     and c.hydra.launcher.ray.remote.num_cpus == c.n_jobs and c.hydra.launcher.check_cluster),
-])
-def test_global_presets_compose(group, choice, check):
-    from hydra import compose as h_compose
-    from hydra import initialize_config_dir
+# --------------------------------------------------------------------------- the stages
+def test_feature_matrix_drops_undecodable_covers_and_reports_them(tmp_path):
+    from covers.data.folder import FolderDataset
+    from covers.features.engines.local import LocalEngine
+    from covers.features.pixel import PixelFeatures
 
-    assert choice in [p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        c = h_compose(config_name="config", overrides=[f"{group}={choice}"], return_hydra_config=True)
-    assert check(c)
+    root = tmp_path / "data"
+    (root / "covers").mkdir(parents=True)
+    for i, c in enumerate("abcd"):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(root / "covers" / f"{c}.png")
+    (root / "covers" / "b.png").write_bytes(b"not an image")
+    (root / "thumbs.csv").write_text("user_id,item_id,thumb\nu1,a,1\nu1,b,0\nu2,c,1\nu2,d,0\nu3,b,1\n")
+    ex, eng = PixelFeatures(4, "gray"), LocalEngine(n_jobs=1)
+    ds = FolderDataset(str(root)).load()
+    info: dict = {}
+    kept, X = feature_matrix(ds, ex, eng, Cache(tmp_path / "cache"), info)
+    assert info["features_cache"] == "built" and X.shape == (3, 16)
+    assert kept.items["item_id"].tolist() == ["a", "c", "d"] and kept.skipped.counts == {"undecodable_cover": 1}
+    assert kept.skipped.rows[0]["where"].endswith("b.png")
+    # the thumbs of the dropped cover went with it, the codes were renumbered (u3 only thumbed b)
+    assert kept.thumbs[["user_id", "item_id", "user", "item"]].values.tolist() == [
+        ["u1", "a", 0, 0], ["u2", "c", 1, 1], ["u2", "d", 1, 2]]
+    from covers.data.images import decode_cover
+
+    assert np.array_equal(X, ex.transform(np.stack([decode_cover(root / "covers" / f"{c}.png", 4, "gray")
+                                                    for c in "acd"])))  # the kept covers' rows, in order
+    # from the cache: the same matrix and the same report (the failures were kept beside it)
+    again_info: dict = {}
+    again, Y = feature_matrix(FolderDataset(str(root)).load(), ex, eng, Cache(tmp_path / "cache"), again_info)
+    assert again_info["features_cache"] == "hit" and np.array_equal(X, Y)
+    assert again.skipped.counts == {"undecodable_cover": 1} and again.items["item_id"].tolist() == ["a", "c", "d"]
+    # no cache: the same again
+    none, Z = feature_matrix(FolderDataset(str(root)).load(), ex, eng, Cache(None), {})
+    assert np.array_equal(X, Z) and none.n_items == 3
 
 
-def test_run_job_outside_hydra_needs_an_out_dir(tmp_path):
-    with pytest.raises(ValueError, match="needs an out_dir"):
-        run_job(compose(tmp_path, []))
+def test_build_index_builds_a_file_index_once_and_rebuilds_a_fileless_one(tmp_path):
+    X = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    cache = Cache(tmp_path)
+    infos = [{}, {}]
+    a, b = AnnoyIndex(n_trees=4, seed=1), AnnoyIndex(n_trees=4, seed=1)
+    for idx, info in zip((a, b), infos):
+        build_index(idx, X, cache, "k", info)
+    assert [i["index_cache"] for i in infos] == ["built", "hit"]
+    entry = cache.entry("index", "k", ".ann")
+    assert a.path_ == b.path_ == str(entry) and entry.is_file()  # both opened the published entry
+    assert np.array_equal(a.neighbours(5).ids, b.neighbours(5).ids)
+    assert sorted(p.name for p in entry.parent.iterdir()) == ["k.ann", "k.ann.lock"]
+    info: dict = {}
+    build_index(ExactIndex(), X, cache, "e", info)  # keeps no file: built every time, never cached
+    assert info["index_cache"] == "built" and not cache.entry("index", "e").exists()
+    info = {}
+    c = AnnoyIndex(n_trees=4, seed=1)
+    build_index(c, X, Cache(None), "k", info)  # no cache: a private file
+    assert info["index_cache"] == "built" and c.path_ != str(entry)
+    assert np.array_equal(c.neighbours(5).ids, a.neighbours(5).ids)
+
+
+def test_index_metrics_exact_index_has_recall_one():
+    X = np.random.default_rng(1).normal(size=(120, 5)).astype(np.float32)
+    m = index_metrics(ExactIndex().build(X), X, Settings(recall_k=10, recall_queries=30, seed=2))
+    assert m["index_recall_at_10"] == 1.0 and m["index_query_ms_per_item"] >= 0
+    one_tree = AnnoyIndex(n_trees=1, search_k=5, seed=0).build(X)
+    low = index_metrics(one_tree, X, Settings(recall_k=10, recall_queries=120, seed=2))["index_recall_at_10"]
+    assert 0.0 < low < 1.0
+    # recall_k above the catalogue is cut to n - 1 (every other item)
+    assert index_metrics(ExactIndex().build(X[:6]), X[:6], Settings(recall_k=10))["index_recall_at_5"] == 1.0

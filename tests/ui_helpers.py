@@ -1,9 +1,9 @@
-"""Helpers for tests/test_mlflow_ui.py: a real `mlflow server` on a loopback port, the
+"""Helpers for tests/test_tracking_ui.py: a real `mlflow server` on a loopback port, the
 headless Chromium that drives it, and the MLflow UI's own number formats.
 
 No browser is ever downloaded: the browser is Debian's ``chromium`` package at
 ``/usr/bin/chromium``, driven by the Python ``playwright`` package
-(``.ci/install_browser.sh`` installs both where they are missing).
+(``.ci/run`` installs chromium where it is missing; playwright is in requirements-dev.lock).
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
+
+from conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -56,12 +57,6 @@ def missing_browser_parts() -> list[str]:
     if not CHROMIUM.exists():
         missing.append(f"{CHROMIUM} (Debian package 'chromium')")
     return missing
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:

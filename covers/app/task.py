@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from covers import pipeline
 from covers.app import isolation
 from covers.config import config_hash, result_overrides
-from covers.utils import PROJECT_ROOT, resolve_n_jobs
+from covers.utils import PROJECT_ROOT, JobKilled, resolve_n_jobs
 from covers.tracking import write as tracking
 
 log = logging.getLogger("covers")
@@ -139,11 +139,14 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
             tracking.log_result(metrics, info, artifacts)
         summary.update(status="FINISHED", metrics=metrics, info=info)
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised or kept for the sweep summary
-        summary["status"] = "KILLED" if isinstance(exc, isolation.WorkKilled) else "FAILED"
+        summary["status"] = "KILLED" if isinstance(exc, JobKilled) else "FAILED"
         summary["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         log.exception("job %s failed", name)
         if not multirun:
             raise
+    except KeyboardInterrupt:  # Ctrl-C: the run was stopped, as tracked_run records it
+        summary.update(status="KILLED", error="KeyboardInterrupt: stopped by the user")
+        raise
     finally:
         summary["seconds"] = time.perf_counter() - t0
         write_result(out_dir, summary)

@@ -42,7 +42,7 @@ def neighbour_grid(path: Path, covers, nb_ids: np.ndarray, queries: np.ndarray,
 
 def auc_bars(path: Path, metrics: dict, methods: list[str]) -> Path:
     """Global and per-user AUC of the method and each baseline, with the 0.5 chance line."""
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.8))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 + 1.1 * len(methods)), 3.8))  # room for the labels with one bar
     x = np.arange(len(methods))
     sfx = ["" if m == "method" else f"_{m}" for m in methods]
     g = [metrics[f"thumbs_auc{s}"] for s in sfx]

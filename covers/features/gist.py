@@ -396,7 +396,7 @@ class GistFeatures(FeatureExtractor):
                 raise ValueError(f"GistFeatures: backend='lear' hard-codes fc=4, got fc={fc!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"GistFeatures: batch_size must be an int >= 1, got {batch_size!r}")
-        resolve_n_jobs(self.n_jobs)
+        self._require_n_jobs("n_jobs")
 
     def result_params(self) -> dict[str, Any]:
         # normalised, so 4 and 4.0 (or a list and a tuple) are one cache entry

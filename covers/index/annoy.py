@@ -75,7 +75,7 @@ class AnnoyIndex(Index):
         self._require_int("build_threads", also=(-1,), why=" (-1: Annoy uses every core)")
         if self.on_disk_build not in ("auto", True, False):
             raise ValueError(f"AnnoyIndex: on_disk_build must be 'auto', true or false, got {self.on_disk_build!r}")
-        resolve_n_jobs(self.query_jobs)
+        self._require_n_jobs("query_jobs")
 
     def build(self, X: np.ndarray, path: str | Path | None = None) -> "AnnoyIndex":
         """Build the index over the rows of X into ``path`` (a private temporary file if None), then open it."""

@@ -78,7 +78,7 @@ class ALSScorer(_FactorScorer):
 
     def check(self) -> None:
         super().check()
-        resolve_n_jobs(self.n_jobs)
+        self._require_n_jobs("n_jobs")
 
     def _make(self):
         from implicit.cpu.als import AlternatingLeastSquares

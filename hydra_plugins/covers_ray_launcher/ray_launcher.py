@@ -1,4 +1,4 @@
-"""``hydra/launcher=covers_ray``: a sweep's jobs as Ray tasks (see covers/launch_ray.py for why
+"""``hydra/launcher=covers_ray``: a sweep's jobs as Ray tasks (see covers/app/ray_launcher.py for why
 this is not Hydra's own Ray launcher). Used through the ``cluster=ray`` preset."""
 # no `from __future__ import annotations`: Hydra execs plugin modules outside sys.modules, where
 # dataclasses cannot resolve string annotations

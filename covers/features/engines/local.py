@@ -46,7 +46,7 @@ class LocalEngine(Engine):
 
     def check(self) -> None:
         super().check()
-        resolve_n_jobs(self.n_jobs)
+        self._require_n_jobs("n_jobs")
         self._require_int("max_pending")
 
     def workers(self, n_chunks: int) -> int:

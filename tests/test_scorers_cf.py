@@ -1,5 +1,6 @@
-"""Item-kNN CF's neighbour table: a hand-worked case, a brute-force cross-check with ties, and
-independence from the block size (the sparse block product must not change what it picks)."""
+"""covers.scorers.cf: item-kNN CF's neighbour table (a hand-worked case, a brute-force cross-check
+with ties, independence from the block size: the sparse block product must not change what it
+picks), and the factor models (seeded, thread-count independent, blind to unthumbed items)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,3 +58,42 @@ def test_scales_with_co_thumbs_not_items():
     ids, sims = table(fit(rows.tolist(), 2000, n_items, k=10))
     assert ids.shape == (n_items, 10) and (ids[1::100] == -1).all()  # untouched items have no neighbours
     assert (ids[::100, 0] >= 0).mean() > 0.5 and (sims[ids >= 0] > 0).all()
+
+
+def random_thumbs(seed=0, n_users=60, n_items=80, n=1500):
+    rng = np.random.default_rng(seed)
+    t = pd.DataFrame({"user": rng.integers(0, n_users, n), "item": rng.integers(0, n_items, n),
+                      "thumb": rng.integers(0, 2, n)})
+    return t.drop_duplicates(["user", "item"]).reset_index(drop=True)
+
+
+def test_als_factors_do_not_depend_on_the_thread_count():
+    from covers.scorers.cf import ALSScorer
+
+    t = random_thumbs()
+    ctx = Context(60, 80)
+    one = ALSScorer(factors=8, iterations=5, n_jobs=1).fit(t, ctx)
+    two = ALSScorer(factors=8, iterations=5, n_jobs=2).fit(t, ctx)
+    assert np.array_equal(one.user_factors_, two.user_factors_) and np.array_equal(one.item_factors_, two.item_factors_)
+    assert "n_jobs" not in ALSScorer(n_jobs=2).result_params()  # a speed parameter: not in the result
+    test = pd.DataFrame({"user": [0, 1, 59], "item": [3, 79, 5]})
+    np.testing.assert_array_equal(one.score(test).scores, two.score(test).scores)
+
+
+def test_factor_models_are_seeded_and_blind_to_unthumbed_items():
+    from covers.scorers.cf import ALSScorer, BPRScorer
+
+    t = random_thumbs(1)
+    t = t[t["item"] != 7]  # nobody thumbed item 7 in train
+    ctx = Context(60, 80)
+    test = pd.DataFrame({"user": [0, 0, 1], "item": [7, 3, 7]})
+    for make in (lambda: ALSScorer(factors=8, iterations=3, n_jobs=1), lambda: BPRScorer(factors=8, iterations=20)):
+        a, b = make().fit(t, ctx), make().fit(t, ctx)
+        assert np.array_equal(a.item_factors_, b.item_factors_)  # same seed, same factors
+        sc = a.score(test)
+        assert sc.covered.tolist() == [False, bool(a.user_seen_[0] and a.item_seen_[3]), False]
+        assert sc.scores[0] == sc.scores[2] == 0.0  # cold: no evidence, a neutral score
+    with pytest.raises(ValueError, match="ALSScorer: factors"):
+        ALSScorer(factors=0).fit(t, ctx)
+    with pytest.raises(ValueError, match="BPRScorer: iterations"):
+        BPRScorer(iterations=0).fit(t, ctx)

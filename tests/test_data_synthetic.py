@@ -284,3 +284,38 @@ def test_folder_loader_reads_the_world(tmp_path):
     assert ds.n_items == 60 and set(ds.items.genre) == set(STYLES[:4])
     assert len(ds.thumbs) == len(pd.read_csv(path / "thumbs.csv"))
     assert {"timestamp", "true_score"} <= set(ds.thumbs.columns)
+
+
+def test_thumbs_at_scale_follow_the_model():
+    items = syn.make_items(200_000, seed=1)
+    t = syn.simulate_thumbs(items, n_users=8000, mean_thumbs_per_user=40, seed=1)  # 1.6e9 pairs: sequential
+    assert 8000 * 200_000 > syn.EXPOSURE_DENSE_MAX
+    assert t.user_id.nunique() == 8000 and not t.duplicated(["user_id", "item_id"]).any()
+    assert 35 < len(t) / 8000 < 45 and t.groupby("user_id").size().min() >= 5
+    assert (t.groupby("user_id").timestamp.diff().dropna() > 0).all()
+    seen = t.item_id.value_counts().reindex(items.item_id, fill_value=0).to_numpy()
+    assert np.corrcoef(seen, items.popularity)[0, 1] > 0.3  # popular albums are seen more
+    bins = pd.qcut(t.true_score, 5, labels=False)
+    rates = t.thumb.groupby(bins).mean().to_numpy()
+    assert np.all(np.diff(rates) > 0)
+
+
+def test_sequential_exposure_has_the_gumbel_distribution():
+    """Both samplers draw k distinct items with probability prop. to pop^a (1 + e G theta): same
+    inclusion frequencies (up to noise) on a small catalogue."""
+    from covers.data.synthetic import _exposure_gumbel, _exposure_sequential
+
+    rng = np.random.default_rng(0)
+    n, G, users = 40, 4, 3000
+    logpop = rng.normal(size=n)
+    gidx = np.arange(n) % G
+    theta = rng.dirichlet(np.ones(G), size=1)
+    logpref = np.log1p(2.0 * G * np.repeat(theta, users, 0))
+    k = np.full(users, 6)
+    counts = []
+    for f in (_exposure_gumbel, _exposure_sequential):
+        u, i = f(np.random.default_rng(1), k, logpop, logpref, gidx)
+        assert len(u) == users * 6 and (np.bincount(u, minlength=users) == 6).all()
+        assert len(np.unique(u * n + i)) == len(u)
+        counts.append(np.bincount(i, minlength=n) / users)
+    assert np.abs(counts[0] - counts[1]).max() < 0.04, np.abs(counts[0] - counts[1]).max()

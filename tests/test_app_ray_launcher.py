@@ -1,4 +1,4 @@
-"""The Ray launcher (cluster=ray): on a Ray started for the sweep, and on a real two-node Ray
+"""covers.app.ray_launcher, the Ray launcher (cluster=ray): on a Ray started for the sweep, and on a real two-node Ray
 cluster on this machine, with the checks a shared cluster needs before any job starts."""
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from test_parallel import KEY_METRICS, job_runs, run_sweep
-from test_team_server import free_port, wait_http
-
-from conftest import need  # noqa: E402
+from conftest import KEY_METRICS, free_port, job_runs, need, run_sweep, wait_http
 
 ray = need("ray", "ray")
 
@@ -34,7 +31,8 @@ def test_a_file_store_is_refused_only_where_other_nodes_would_need_it():
     msg = store_problem("sqlite:////home/me/mlflow.db", 3, client_mode=False)
     assert "Ray cluster of 3 nodes" in msg and "tracking.uri" in msg and "sqlite:////home/me/mlflow.db" in msg
     assert "remote Ray cluster (ray://)" in store_problem("/home/me/mlruns", 1, client_mode=True)
-    assert store_problem("file:///home/me/mlruns", 2, client_mode=False) is not None
+    assert "file:///home/me/mlruns is a file on this machine, which a Ray cluster of 2 nodes cannot share" in \
+        store_problem("file:///home/me/mlruns", 2, client_mode=False)
 
 
 def test_missing_paths_names_exactly_what_a_node_cannot_see(tmp_path):
@@ -111,10 +109,10 @@ def test_ray_started_for_the_sweep_records_raised_and_lost_jobs(tmp_path, plante
     env, tmp = ray_env
     # isolate=false: the sigkill fault then kills the Ray worker itself, the case only the
     # launcher can record (with isolation the work's own process dies and the job records it)
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "hydra.launcher.ray.init.num_cpus=2",
-                              f"+hydra.launcher.ray.init._temp_dir={tmp}", "hydra.launcher.ray.remote.max_retries=0",
-                              "features._target_=covers.app.faults.FaultyFeatures", "+features.fault=none,raise,sigkill",
-                              "isolate=false", env=env)
+    p, results = run_sweep(tmp_path, "cluster=ray", "hydra.launcher.ray.init.num_cpus=2",
+                           f"+hydra.launcher.ray.init._temp_dir={tmp}", "hydra.launcher.ray.remote.max_retries=0",
+                           "features._target_=covers.app.faults.FaultyFeatures", "+features.fault=none,raise,sigkill",
+                           "isolate=false", data_dir=planted_dir, env=env)
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-3000:]
     assert [r["status"] for r in results] == ["FINISHED", "FAILED", "KILLED"]
     assert "WorkerCrashedError" in results[2]["error"] and "+features.fault=sigkill" in results[2]["name"]
@@ -149,7 +147,7 @@ def test_two_node_ray_cluster_runs_the_sweep_and_refuses_a_file_store(tmp_path, 
                                                                       sqlite_mlflow_server):
     env = two_node_cluster
     # a SQLite file cannot serve two nodes: stopped before any job, saying what to set
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "norm=zscore,l2", sweep="refused", env=env)
+    p, results = run_sweep(tmp_path, "cluster=ray", "norm=zscore,l2", data_dir=planted_dir, sweep="refused", env=env)
     assert p.returncode != 0 and results == []
     assert "Ray cluster of 2 nodes" in p.stderr and "tracking.uri" in p.stderr, p.stderr[-3000:]
     runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
@@ -157,8 +155,8 @@ def test_two_node_ray_cluster_runs_the_sweep_and_refuses_a_file_store(tmp_path, 
     assert "Ray cluster of 2 nodes" in parents[0].data.tags["covers.error"]
 
     uri = sqlite_mlflow_server
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=ray", "norm=zscore,l2", "index.n_trees=1,2",
-                              uri=uri, env=env)
+    p, results = run_sweep(tmp_path, "cluster=ray", "norm=zscore,l2", "index.n_trees=1,2", data_dir=planted_dir,
+                           uri=uri, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert [r["status"] for r in results] == ["FINISHED"] * 4
     lines = [x for x in p.stdout.splitlines() if x.startswith("[covers] ray: job #")]

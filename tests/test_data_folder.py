@@ -1,4 +1,5 @@
-"""The folder format: round trip, thumb spellings, and every bad-input case named and counted."""
+"""covers.data.folder: the folder format's round trip, thumb spellings, remembered digests, and every
+bad-input case named and counted."""
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,6 @@ import pytest
 from PIL import Image
 
 from covers.data.folder import DatasetError, FolderDataset
-from covers.data.images import decode_cover
-from covers.data.sources import FileCovers
 
 
 def make(root: Path, thumbs: str, items: str | None = None, covers=("a", "b", "c")) -> Path:
@@ -106,34 +105,6 @@ def test_parquet_thumbs(tmp_path):
     (root / "thumbs.csv").unlink()
     pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["a", "b"], "thumb": [1, 0]}).to_parquet(root / "thumbs.parquet")
     assert FolderDataset(str(root)).load().thumbs["thumb"].tolist() == [1, 0]
-
-
-def test_decode_modes_and_failures(tmp_path):
-    rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))  # fully transparent -> white background
-    rgba.save(tmp_path / "t.png")
-    assert (decode_cover(tmp_path / "t.png", 8, "rgb") == 255).all()
-    Image.new("L", (30, 10), 128).save(tmp_path / "g.png")  # non-square gray is stretched
-    assert decode_cover(tmp_path / "g.png", 8, "rgb").shape == (8, 8, 3)
-    (tmp_path / "empty.png").write_bytes(b"")
-    (tmp_path / "junk.jpg").write_bytes(b"not an image at all")
-    paths = [tmp_path / "t.png", tmp_path / "empty.png", tmp_path / "g.png", tmp_path / "junk.jpg"]
-    pix, failed = FileCovers(paths).decode(range(4), 8, "gray", on_error="skip")
-    assert [i for i, _ in failed] == [1, 3]
-    assert "empty.png: cannot decode cover" in failed[0][1]
-    assert pix.shape == (4, 8, 8) and (pix[0] == 255).all()
-    with pytest.raises(ValueError, match="junk.jpg"):
-        FileCovers(paths[3:]).decode(range(1), 8, "gray", on_error="fail")
-
-
-def test_jpeg_draft_decoding_is_close_to_full_decoding(tmp_path):
-    rng = np.random.default_rng(0)
-    big = Image.fromarray(rng.integers(0, 255, (300, 300, 3), dtype=np.uint8)).resize((300, 300))
-    small = big.resize((30, 30), Image.Resampling.BILINEAR).resize((300, 300), Image.Resampling.BICUBIC)
-    small.save(tmp_path / "c.jpg", quality=95)
-    got = decode_cover(tmp_path / "c.jpg", 16, "gray").astype(float)
-    with Image.open(tmp_path / "c.jpg") as im:
-        full = np.asarray(im.convert("RGB").resize((16, 16), Image.Resampling.LANCZOS).convert("L"), float)
-    assert np.abs(got - full).mean() < 3.0
 
 
 # --------------------------------------------------------------------------- hardening

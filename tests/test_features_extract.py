@@ -1,54 +1,26 @@
 """Streaming extraction (covers.features.extract): chunked == in memory, bit for bit; a kill -9 mid-way
 resumes from the finished chunks; the Dask engine gives the local engine's matrix; memory does
-not grow with the catalogue; procedural covers are the stored PNGs' pixels; the pipeline path."""
+not grow with the catalogue; undecodable covers are collected; an empty catalogue works."""
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import need
-from covers.cache import ArrayCache
+from conftest import ENV, ROOT, extractors, gist_extractors, in_memory, need, procedural
 from covers.data.images import CoverDecodeError
-from covers.data.sources import FileCovers, ProceduralCovers
-from covers.data.synthetic import make_items, render_item_cover
+from covers.data.sources import FileCovers
 from covers.features.engines.local import LocalEngine
-from covers.features.extract import SLOWDOWN_ENV, extract, extract_array, partial_paths, single_threaded
+from covers.features.chunks import SLOWDOWN_ENV
+from covers.features.extract import extract, extract_array, partial_paths
 from covers.features.pixel import PixelFeatures
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-
-
-def procedural(n: int, image_size: int = 32, seed: int = 0) -> ProceduralCovers:
-    return ProceduralCovers(render_item_cover, seed, list(make_items(n, seed=seed)["style"]), image_size)
-
-
-def in_memory(source, ex) -> np.ndarray:
-    pix, _ = source.decode(range(len(source)), ex.size, ex.mode, 1, "skip")
-    return ex.transform(pix)
-
-
-def gist_extractors():
-    try:
-        from covers.features.gist import GistFeatures
-    except ImportError:
-        return []
-    return [GistFeatures(size=32, mode="rgb", n_jobs=2), GistFeatures(size=16, mode="gray")]
-
-
-def extractors():
-    return [PixelFeatures(16, "gray"), PixelFeatures(8, "rgb")] + gist_extractors()
 
 
 # --------------------------------------------------------------------------- equality
@@ -90,17 +62,6 @@ def test_pixels_are_exact_for_any_chunking(tmp_path):
     for chunk in (1, 7, 37):
         res = extract(src, ex, tmp_path / f"p{chunk}.npy", chunk_size=chunk, n_jobs=2, progress=False)
         assert np.array_equal(np.load(res.path), in_memory(src, ex))
-
-
-def test_sources_and_extractors_pickle():
-    src = procedural(50)
-    again = pickle.loads(pickle.dumps(src))
-    assert np.array_equal(again.decode(range(50), 16)[0], src.decode(range(50), 16)[0])
-    files = pickle.loads(pickle.dumps(FileCovers(["/x/a.png", "/x/b.png"])))
-    assert files.paths == ["/x/a.png", "/x/b.png"]
-    for ex in extractors():
-        one = single_threaded(pickle.loads(pickle.dumps(ex)))
-        assert one.params() == ex.params() and getattr(one, "n_jobs", 1) == 1
 
 
 def test_undecodable_covers_are_collected_with_messages(tmp_path):
@@ -229,21 +190,27 @@ def test_dask_engine_on_a_local_cluster_equals_local(tmp_path):
                           progress=False)
             assert res.engine == "dask" and res.computed_chunks == 8
             assert np.array_equal(np.load(res.path), ref), transfer
-    with pytest.raises(ValueError):
-        DaskEngine(transfer="carrier-pigeon")
+    bad = DaskEngine(transfer="carrier-pigeon")  # __init__ only stores; run() checks first
+    with pytest.raises(ValueError, match="transfer"):
+        bad.check()
+    with pytest.raises(ValueError, match="transfer"):
+        extract(src, extractors()[0], tmp_path / "never.npy", engine=bad, progress=False)
 
 
 def test_engine_configs_instantiate(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    import covers.app  # noqa: F401  (resolvers)
+    import covers.app.task  # noqa: F401  (resolvers)
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         for name, cls in (("local", "LocalEngine"), ("dask", "DaskEngine")):
             cfg = compose(config_name="config", overrides=[f"engine={name}", f"paths.cache_dir={tmp_path}"])
             eng = instantiate(cfg.engine)
-            assert type(eng).__name__ == cls and hasattr(eng, "run")
+            assert type(eng).__name__ == cls and eng.chunk_size == cfg.engine.chunk_size == 2048
+            eng.check()
+            # where the work runs is never part of a result: every parameter is a speed parameter
+            assert eng.result_params() == {"class": cls}
 
 
 # --------------------------------------------------------------------------- memory
@@ -281,67 +248,17 @@ def test_peak_memory_does_not_grow_with_the_catalogue(tmp_path):
 
 
 # --------------------------------------------------------------------------- covers and the pipeline
-def test_procedural_world_has_the_stored_worlds_covers_items_and_thumbs(tmp_path):
-    from covers.data.world import SyntheticWorld
-
-    kw = dict(n_items=120, n_users=30, mean_thumbs_per_user=10, image_size=32)
-    stored = SyntheticWorld(store_covers=True, **kw).load(tmp_path)
-    proc = SyntheticWorld(store_covers=False, **kw).load(tmp_path)
-    assert (stored.root / "covers").is_dir() and not (proc.root / "covers").exists()
-    assert stored.root != proc.root and stored.fingerprint != proc.fingerprint
-    pd.testing.assert_frame_equal(stored.items, proc.items, check_exact=True)
-    pd.testing.assert_frame_equal(stored.thumbs, proc.thumbs, check_exact=True)
-    for size, mode in ((16, "gray"), (32, "rgb"), (8, "rgb")):
-        a, _ = stored.covers.decode(range(120), size, mode, 1)
-        b, _ = proc.covers.decode(range(120), size, mode, 1)
-        assert np.array_equal(a, b), (size, mode)
-    assert proc.covers.describe(5).startswith("procedural cover #")
-    again = SyntheticWorld(store_covers=False, **kw).load(tmp_path)
-    assert again.fingerprint == proc.fingerprint  # deterministic, and cheap: no pixels hashed
-    meta = json.loads((proc.root / "world.json").read_text())
-    assert meta["params"]["store_covers"] == 0 and "store_covers" not in json.loads(
-        (stored.root / "world.json").read_text())["params"]
-
-
-def test_store_covers_default_and_users_scale_with_the_catalogue():
-    from covers.data.synthetic import STORE_COVERS_MAX
-    from covers.data.world import SyntheticWorld, default_n_users
-
-    assert SyntheticWorld(n_items=3000).store_covers and not SyntheticWorld(n_items=STORE_COVERS_MAX + 1).store_covers
-    assert "store_covers" not in SyntheticWorld(n_items=3000).params()  # stored worlds keep their old keys
-    assert default_n_users(3000) == 600 and default_n_users(1_000_000) == 40_000
-    assert SyntheticWorld(n_items=100_000, n_users=None).n_users == 4000
-
-
-def test_cache_get_or_build_and_mmap(tmp_path):
-    cache = ArrayCache(tmp_path)
-    X, hit = cache.get_or_compute("x", "k", lambda: np.arange(6, dtype=np.float32).reshape(2, 3))
-    assert not hit and not isinstance(X, np.memmap)
-    Y, hit = cache.get_or_compute("x", "k", lambda: 1 / 0, mmap_mode="r")
-    assert hit and isinstance(Y, np.memmap) and np.array_equal(X, Y)
-    src, ex = procedural(30), PixelFeatures(8, "gray")
-    Z, hit = cache.get_or_build("f", "k", lambda p: extract(src, ex, p, n_jobs=1, progress=False))
-    assert not hit and isinstance(Z, np.memmap) and np.array_equal(Z, in_memory(src, ex))
-    Z2, hit = cache.get_or_build("f", "k", lambda p: 1 / 0)
-    assert hit and np.array_equal(Z, Z2)
-    A, failed = extract_array(src, ex, n_jobs=1, progress=False)  # no cache dir: a temp file, mmapped, gone
-    assert np.array_equal(A, Z) and failed == []
-
-
-def test_pipeline_streams_features_and_reuses_them(tmp_path, planted_dir):
-    from conftest import compose
-
-    from covers.app.task import run_job
-
-    cfg = compose(tmp_path, ["dataset=folder", f"dataset.path={planted_dir}", "eval.batch_size=64"])
-    first = run_job(cfg, out_dir=tmp_path / "a")
-    again = run_job(cfg, out_dir=tmp_path / "b")
-    assert first["info"]["features_cache"] == "built" and again["info"]["features_cache"] == "hit"
-    assert first["metrics"]["user_auc"] == again["metrics"]["user_auc"] > 0.9
-    assert not list((tmp_path / "cache" / "features").glob("*.partial*"))
 
 
 def test_an_empty_catalogue_gives_an_empty_matrix(tmp_path):
     res = extract(FileCovers([]), PixelFeatures(4, "gray"), tmp_path / "e.npy", failed_path=tmp_path / "e.csv",
                   progress=False)
     assert np.load(res.path).shape == (0, 16) and res.failed == [] and (tmp_path / "e.csv").exists()
+
+
+def test_extract_array_without_a_cache_is_the_same_matrix_memory_mapped(tmp_path):
+    src, ex = procedural(30), PixelFeatures(8, "gray")
+    ref = extract(src, ex, tmp_path / "ref.npy", chunk_size=7, n_jobs=1, progress=False)
+    A, failed = extract_array(src, ex, n_jobs=1, chunk_size=7, progress=False)  # a temp file, mapped, unlinked
+    assert isinstance(A, np.memmap) and failed == []
+    assert np.array_equal(A, np.load(ref.path)) and np.array_equal(A, in_memory(src, ex))

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -387,9 +386,29 @@ def test_downloader_stops_when_the_server_refuses(tmp_path, server):
     assert read(root / "download_failures.csv")["error"].str.startswith("not tried").sum() == 5
 
 
-def test_rate_limiter():
+def test_rate_limiter(monkeypatch):
+    """On a fake clock: request starts are spaced 1/rate apart, and idle time buys no burst."""
+    from covers.data.adapters import download
+
+    clock, slept = [100.0], []
+
+    def sleep(d):
+        slept.append(d)
+        clock[0] += d
+
+    monkeypatch.setattr(download.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(download.time, "sleep", sleep)
     lim = RateLimiter(20.0)
-    t0 = time.monotonic()
     for _ in range(6):
         lim.wait()
-    assert time.monotonic() - t0 >= 0.24  # 5 intervals of 50 ms
+    assert slept == pytest.approx([0.05] * 5)  # the first starts at once, then 5 intervals of 50 ms
+    clock[0] += 10.0  # a long pause
+    slept.clear()
+    lim.wait()
+    lim.wait()
+    assert slept == pytest.approx([0.05])
+    unlimited = RateLimiter(0)
+    slept.clear()
+    for _ in range(3):
+        unlimited.wait()
+    assert slept == []

@@ -1,4 +1,4 @@
-"""GIST: agreement with LEAR's C implementation, and the contract around it.
+"""covers.features.gist: agreement with LEAR's C implementation, and the contract around it.
 
 The reference vectors (``tests/fixtures/gist_reference.npz``) are LEAR GIST
 1.0's own outputs (pyleargist 2.0.5) for square images and three parameter
@@ -214,9 +214,12 @@ def test_extractor_contract(covers):
     assert rgb.transform(covers).shape == (9, 960)
     assert gray.transform(covers[..., 0]).shape == (9, 320)
     assert np.array_equal(rgb.transform(covers), gist(covers))
-    p = GistFeatures(size=16, nblocks=2, orientations=[4, 4], fc=3, batch_size=7, n_jobs=1).params()
+    stored = GistFeatures(size=16, nblocks=2, orientations=(4, 4), fc=3, batch_size=7, n_jobs=1)
+    assert stored.orientations == (4, 4) and stored.fc == 3 and stored.batch_size == 7  # stored as given
+    p = stored.result_params()
     assert p == {"class": "GistFeatures", "size": 16, "mode": "rgb", "nblocks": 2,
-                 "orientations": [4, 4], "fc": 3.0, "backend": "numpy"}
+                 "orientations": [4, 4], "fc": 3.0, "backend": "numpy"}  # normalised; no speed parameters
+    assert GistFeatures(orientations=[8, 8, 4], fc=4.0, n_jobs=2).result_params() == GistFeatures().result_params()
     ext = GistFeatures(size=16, mode="gray", nblocks=2, orientations=[4, 4], fc=3)
     img = np.random.default_rng(4).integers(0, 256, (3, 16, 16), dtype=np.uint8)
     assert ext.transform(img).shape == (3, ext.n_features())
@@ -228,7 +231,10 @@ def test_extractor_contract(covers):
 def test_extractor_accepts_listconfig():
     omegaconf = pytest.importorskip("omegaconf")
     ext = GistFeatures(orientations=omegaconf.OmegaConf.create([8, 8, 4]))
-    assert ext.orientations == (8, 8, 4) and ext.params()["orientations"] == [8, 8, 4]
+    assert list(ext.orientations) == [8, 8, 4] and ext.result_params()["orientations"] == [8, 8, 4]
+    assert ext.n_features() == 960 and ext.result_params() == GistFeatures().result_params()
+    img = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert np.array_equal(ext.transform(img), GistFeatures().transform(img))
 
 
 @pytest.mark.parametrize(
@@ -239,14 +245,17 @@ def test_extractor_accepts_listconfig():
      ({"n_jobs": 0}, "n_jobs")],
 )
 def test_extractor_validates(kwargs, match):
+    ext = GistFeatures(**kwargs)  # __init__ only stores
     with pytest.raises(ValueError, match=match):
-        GistFeatures(**kwargs)
+        ext.check()
+    with pytest.raises(ValueError, match=match):
+        ext.n_features()  # what extraction asks first
 
 
 @pytest.mark.skipif(HAVE_LEAR, reason="leargist is installed")
 def test_lear_backend_missing_is_an_error():
     with pytest.raises(ImportError, match="leargist.*not installed"):
-        GistFeatures(backend="lear")
+        GistFeatures(backend="lear").check()
 
 
 @pytest.mark.skipif(not HAVE_LEAR, reason="leargist (LEAR's C GIST for Python 3) not installed")

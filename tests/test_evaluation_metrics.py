@@ -1,8 +1,12 @@
+"""covers.evaluation.metrics: AUCs hand-worked and against scikit-learn, ties counting half, the
+user-and-album bootstrap replicates against naive resampling, paired comparisons against scipy."""
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from covers.evaluation.metrics import recall_at_k, thumbs_auc, user_auc
+from conftest import crossed_thumbs, naive_pigeonhole
+from covers.evaluation.metrics import (percentile_interval, pigeonhole_replicates, recall_at_k, thumbs_auc,
+                                       thumbs_auc_replicates, user_auc)
 
 
 def test_thumbs_auc_hand_worked():
@@ -66,12 +70,12 @@ def test_recall_at_k():
 
 def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
     """Crossed design: a thumb appears once per (draw of its user) x (draw of its album)."""
-    from covers.evaluation.metrics import thumbs_auc_bootstrap
-
     rng = np.random.default_rng(0)
     users, items, y = rng.integers(0, 20, 300), rng.integers(0, 25, 300), rng.integers(0, 2, 300)
     s = np.round(rng.normal(size=300) + 0.4 * y, 1)
-    lo, hi = thumbs_auc_bootstrap(users, items, y, s, n_boot=200, seed=4)
+    reps = thumbs_auc_replicates(users, items, y, s, n_boot=200, seed=4)
+    assert reps.shape == (200,)
+    lo, hi = percentile_interval(reps)
     r = np.random.default_rng(4)
     uu, ii = np.unique(users), np.unique(items)
     vals = []
@@ -80,6 +84,7 @@ def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
         ci = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)[np.searchsorted(ii, items)]
         idx = np.repeat(np.arange(y.size), cu * ci)  # every thumb, as many times as it was drawn
         vals.append(roc_auc_score(y[idx], s[idx]))
+    np.testing.assert_allclose(reps, vals, rtol=0, atol=1e-9)  # replicate by replicate
     assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
     assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
 
@@ -111,61 +116,21 @@ def test_genre_precision_hand_worked():
     assert n == 4 and p == pytest.approx((0.5 + 0.5 + 0.0 + 0.5) / 4)
 
 
-def naive_pigeonhole(users, items, y, s, n_boot, seed):
-    """Replicates of the mean per-user AUC, users and items resampled, by brute force over pairs."""
-    r = np.random.default_rng(seed)
-    uu, ii = np.unique(users), np.unique(items)
-    vals = []
-    for _ in range(n_boot):
-        wu = np.bincount(r.integers(0, uu.size, uu.size), minlength=uu.size)
-        wi = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)
-        per, wts = [], []
-        for k, u in enumerate(uu):
-            m = users == u
-            w = wi[np.searchsorted(ii, items[m])].astype(float)
-            yp, sp = y[m].astype(bool), s[m]
-            tp, tn = w[yp].sum(), w[~yp].sum()
-            if tp == 0 or tn == 0 or wu[k] == 0:
-                continue
-            cmp = (sp[yp][:, None] > sp[~yp][None, :]) + 0.5 * (sp[yp][:, None] == sp[~yp][None, :])
-            per.append((w[yp][:, None] * w[~yp][None, :] * cmp).sum() / (tp * tn))
-            wts.append(wu[k])
-        vals.append(np.average(per, weights=wts))
-    return np.array(vals)
-
-
-def crossed_thumbs(seed=0, n=500):
-    rng = np.random.default_rng(seed)
-    users, items, y = rng.integers(0, 25, n), rng.integers(0, 40, n), rng.integers(0, 2, n)
-    return users, items, y, np.round(rng.normal(size=n) + 0.5 * y, 1)
-
-
 def test_pigeonhole_bootstrap_matches_a_naive_resampling():
-    from covers.evaluation.metrics import user_auc_pigeonhole
-
     users, items, y, s = crossed_thumbs()
-    lo, hi = user_auc_pigeonhole(users, items, y, s, n_boot=200, seed=3)
+    reps = pigeonhole_replicates(users, items, y, s, n_boot=200, seed=3)
     vals = naive_pigeonhole(users, items, y, s, 200, 3)
+    np.testing.assert_allclose(reps, vals, rtol=0, atol=1e-9)  # replicate by replicate
+    lo, hi = percentile_interval(reps)
     assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
     assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
 
 
-def test_paired_difference_interval_resamples_users_and_albums_together():
-    """The method-minus-baseline interval: both methods on the same replicates, differenced."""
-    import pandas as pd
-
-    from covers.evaluation import summarise
-
-    users, items, y, s = crossed_thumbs()
-    other = np.round(np.random.default_rng(9).normal(size=y.size) + 0.2 * y, 1)
-    frame = pd.DataFrame({"user": users, "item": items, "thumb": y, "score_method": s, "covered_method": True,
-                          "score_other": other, "covered_other": True})
-    metrics, table = summarise(frame, n_boot=200, seed=3)
-    d = naive_pigeonhole(users, items, y, s, 200, 3) - naive_pigeonhole(users, items, y, other, 200, 3)
-    assert metrics["diff_user_auc_lo_other"] == pytest.approx(np.quantile(d, 0.025), abs=1e-9)
-    assert metrics["diff_user_auc_hi_other"] == pytest.approx(np.quantile(d, 0.975), abs=1e-9)
-    assert table.loc["other", "diff_lo"] == metrics["diff_user_auc_lo_other"]
-    # the point estimate is still the mean per-user difference
-    assert metrics["diff_user_auc_other"] == pytest.approx(metrics["user_auc"] - metrics["user_auc_other"])
-
-
+def test_percentile_interval_ignores_nan_replicates():
+    reps = np.r_[np.arange(101.0), np.nan, np.nan]
+    assert percentile_interval(reps) == pytest.approx((2.5, 97.5))
+    assert percentile_interval(reps, level=0.5) == pytest.approx((25.0, 75.0))
+    lo, hi = percentile_interval(np.full(5, np.nan))
+    assert np.isnan(lo) and np.isnan(hi)
+    assert np.isnan(percentile_interval(np.array([]))[0])
+    assert np.isnan(pigeonhole_replicates(np.array([]), np.array([]), np.array([]), np.array([]), 3)).all()

@@ -1,51 +1,27 @@
-"""A team's tracking server for real: PostgreSQL backend store + served artifacts, a parallel
-sweep against it, every run and artifact arriving. CI installs PostgreSQL (.ci/run)."""
+"""Tracking to a team's server for real (covers.tracking against ``mlflow server``): PostgreSQL backend
+store + served artifacts, a parallel sweep against it, every run and artifact arriving. CI installs
+PostgreSQL (.ci/run)."""
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from glob import glob
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from test_parallel import job_runs, run_sweep
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import free_port, job_runs, run_sweep, wait_http
 
 
 def pg_bin(name: str) -> str | None:
     found = shutil.which(name) or sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found if isinstance(found, str) else (found[-1] if found else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
-    end = time.time() + seconds
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} not up after {seconds}s")
 
 
 @pytest.fixture
@@ -104,8 +80,8 @@ def mlflow_server(postgres, tmp_path):
 
 @pytest.mark.slow
 def test_parallel_sweep_against_a_postgres_backed_server(mlflow_server, tmp_path, planted_dir):
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=local_parallel", "hydra.launcher.n_jobs=3",
-                              "norm=zscore,l2,none", uri=mlflow_server)
+    p, results = run_sweep(tmp_path, "cluster=local_parallel", "hydra.launcher.n_jobs=3", "norm=zscore,l2,none",
+                           data_dir=planted_dir, uri=mlflow_server)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + (tmp_path / "mlflow-server.log").read_text()[-3000:]
     assert [r["status"] for r in results] == ["FINISHED"] * 3
     runs, parents = job_runs(mlflow_server)

@@ -1,45 +1,17 @@
-"""Many runs at once: parallel sweeps against SQLite lose nothing, failures stay isolated,
-and the cluster launchers' machinery works on this machine."""
+"""Hydra launchers for many runs at once (cluster=local_parallel: joblib, cluster=submitit_local,
+cluster=slurm): parallel sweeps against SQLite lose nothing, failures stay isolated, and the
+cluster launchers' machinery works on this machine."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import mlflow
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-KEY_METRICS = ("user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
-               "index_recall_at_10", "user_auc_lo", "user_auc_hi")
-
-
-def run_sweep(tmp_path, data_dir, *overrides, uri=None, sweep="sweep", timeout=900, env=None):
-    uri = uri or f"sqlite:///{tmp_path}/mlflow.db"
-    cmd = [sys.executable, "run.py", "-m", "dataset=folder", f"dataset.path={data_dir}", "baselines=simple",
-           f"paths.cache_dir={tmp_path}/cache", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/{sweep}",
-           "eval.n_bootstrap=50", "eval.recall_queries=50", *overrides]
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    results = [json.loads(f.read_text()) for f in sorted((tmp_path / sweep).glob("*/result.json"),
-                                                         key=lambda f: int(f.parent.name))]
-    return p, results, time.perf_counter() - t0
-
-
-def job_runs(uri: str):
-    client = mlflow.MlflowClient(uri)
-    exp = client.get_experiment_by_name("covers")
-    runs = client.search_runs([exp.experiment_id], max_results=1000)
-    return [r for r in runs if r.data.tags.get("covers.kind") != "sweep"], [
-        r for r in runs if r.data.tags.get("covers.kind") == "sweep"]
+from conftest import KEY_METRICS, job_runs, run_sweep
 
 
 @pytest.mark.slow
 def test_sixteen_jobs_eight_at_a_time_against_sqlite_lose_nothing(tmp_path, planted_dir):
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=local_parallel", "hydra.launcher.n_jobs=8",
-                              "index.n_trees=1,2,3,4,5,6,7,8", "norm=zscore,l2")
+    p, results = run_sweep(tmp_path, "cluster=local_parallel", "hydra.launcher.n_jobs=8",
+                           "index.n_trees=1,2,3,4,5,6,7,8", "norm=zscore,l2", data_dir=planted_dir)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert len(results) == 16 and all(r["status"] == "FINISHED" for r in results)
     runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
@@ -55,7 +27,7 @@ def test_sixteen_jobs_eight_at_a_time_against_sqlite_lose_nothing(tmp_path, plan
 def test_a_raising_and_a_killed_job_do_not_stop_the_sweep_and_rerun_redoes_only_them(tmp_path, planted_dir):
     sweep = ["cluster=local_parallel", "hydra.launcher.n_jobs=2", "features._target_=covers.app.faults.FaultyFeatures",
              "+features.fault=none,raise,sigkill", "norm=zscore,l2"]
-    p, results, _ = run_sweep(tmp_path, planted_dir, *sweep)
+    p, results = run_sweep(tmp_path, *sweep, data_dir=planted_dir)
     assert p.returncode == 1  # the sweep says something failed ...
     status = {tuple(o for o in r["overrides"] if o.startswith(("+features.fault", "norm="))): r["status"]
               for r in results}
@@ -70,7 +42,7 @@ def test_a_raising_and_a_killed_job_do_not_stop_the_sweep_and_rerun_redoes_only_
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert all("SIGKILL" in r.data.tags["covers.error"] for r in killed)
 
-    p2, results2, _ = run_sweep(tmp_path, planted_dir, *sweep, sweep="again")
+    p2, results2 = run_sweep(tmp_path, *sweep, data_dir=planted_dir, sweep="again")
     st2 = sorted(r["status"] for r in results2)
     assert st2 == ["FAILED", "FAILED", "KILLED", "KILLED", "SKIPPED", "SKIPPED"]  # finished ones not redone
     runs2, _ = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
@@ -79,7 +51,7 @@ def test_a_raising_and_a_killed_job_do_not_stop_the_sweep_and_rerun_redoes_only_
 
 @pytest.mark.slow
 def test_submitit_local_executor_runs_the_sweep(tmp_path, planted_dir):
-    p, results, _ = run_sweep(tmp_path, planted_dir, "cluster=submitit_local", "norm=zscore,l2")
+    p, results = run_sweep(tmp_path, "cluster=submitit_local", "norm=zscore,l2", data_dir=planted_dir)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert [r["status"] for r in results] == ["FINISHED", "FINISHED"]
     runs, parents = job_runs(f"sqlite:///{tmp_path}/mlflow.db")
@@ -88,15 +60,13 @@ def test_submitit_local_executor_runs_the_sweep(tmp_path, planted_dir):
 
 
 def test_slurm_preset_demands_a_server_and_a_shared_cache(tmp_path):
-    from conftest import compose
-
-    cfg = compose(tmp_path, [])  # the base overrides set both, so compose the preset without them
     from hydra import compose as h_compose
     from hydra import initialize_config_dir
     from omegaconf.errors import InterpolationResolutionError
 
-    from conftest import CONF_DIR
+    from conftest import CONF_DIR, compose
 
+    cfg = compose(tmp_path, [])  # the base overrides set both, so compose the preset without them
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         c = h_compose(config_name="config", overrides=["cluster=slurm"], return_hydra_config=True)
     assert c.hydra.launcher._target_.endswith("SlurmLauncher")
@@ -109,19 +79,3 @@ def test_slurm_preset_demands_a_server_and_a_shared_cache(tmp_path):
     assert cfg.tracking.uri.startswith("sqlite")
 
 
-def test_summary_counts_a_job_left_running_as_failed(tmp_path):
-    """A result.json still saying RUNNING at the end: the job's process vanished unrecorded."""
-    from covers.app.summary import render
-
-    for i, r in enumerate([
-        {"name": "a", "status": "FINISHED", "tracking_uri": "sqlite:///x.db", "seconds": 1.0,
-         "metrics": {"user_auc": 0.61, "thumbs_auc": 0.6}},
-        {"name": "b", "status": "RUNNING", "tracking_uri": "sqlite:///x.db", "run_id": "r123"},
-        {"name": "c", "status": "KILLED", "tracking_uri": "sqlite:///x.db", "error": "WorkerCrashedError: gone"},
-    ]):
-        (tmp_path / str(i)).mkdir()
-        (tmp_path / str(i) / "result.json").write_text(json.dumps(r))
-    text, n_failed = render(tmp_path)
-    assert n_failed == 2
-    assert "RUNNING b: its process was lost while the job ran (MLflow run r123)" in text
-    assert "KILLED c: WorkerCrashedError: gone" in text
