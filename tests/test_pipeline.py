@@ -4,7 +4,6 @@ on hand-made inputs."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
