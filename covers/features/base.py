@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-
 import numpy as np
 
 from covers.utils import Part
