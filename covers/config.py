@@ -6,9 +6,9 @@ A key is *not* part of the result when it is
 * in a section that says where things go or how jobs run (:data:`NON_RESULT_SECTIONS`:
   ``tracking``, ``paths``, ``n_jobs``, ``engine``, ``resume``, ``isolate``, ``objective``,
   ``hydra``), or a preset that only sets those (``cluster``); or
-* a speed parameter of the part it configures: a name in the ``speed_params`` its ``_target_``
-  class declares (:class:`covers.utils.Part`; an index's are every parameter that is neither a
-  build nor a query parameter).
+* a speed parameter of the part it configures: a name in its ``_target_`` class's
+  ``speed_param_names()`` (:class:`covers.utils.Part`; an index's are every parameter that is
+  neither a build nor a query parameter).
 
 The same rule gives the parts' cache keys (:meth:`~covers.utils.Part.result_params`), so a
 sweep over ``n_jobs`` or a batch size is one result, computed once.
@@ -34,11 +34,8 @@ def _speed_params(target: Any) -> tuple[str, ...]:
         cls = get_class(target)
     except Exception:  # noqa: BLE001 - a bad _target_ fails the run itself, with its own message
         return ()
-    speed = getattr(cls, "speed_params", ())
-    if isinstance(speed, property):  # declared per instance from build/query params (indexes)
-        names = cls.param_names() if hasattr(cls, "param_names") else []
-        return tuple(p for p in names if p not in getattr(cls, "build_params", ()) + getattr(cls, "query_params", ()))
-    return tuple(speed)
+    names = getattr(cls, "speed_param_names", None)  # our parts; scikit-learn's have no speed parameters
+    return tuple(names()) if callable(names) else ()
 
 
 def _drop_speed(node: Any) -> Any:

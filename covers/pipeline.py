@@ -153,7 +153,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     log.info("dataset %s: %s", ds.name, ds.stats())
 
     ds, X = feature_matrix(ds, parts.features, parts.engine, cache, info)
-    Xn = fit_transform_rows(parts.norm, X, ds.covers.describe, out_dir=cache.entry("tmp", "") if cache.enabled else None)
+    Xn = fit_transform_rows(parts.norm, X, ds.covers.describe, out_dir=cache.root / "tmp" if cache.enabled else None)
 
     index_key = key_of(ds.fingerprint, parts.features.result_params(), normaliser_key(parts.norm),
                        parts.index.build_key(), ds.on_error, decoder_params())

@@ -104,13 +104,18 @@ class Part:
         sig = inspect.signature(cls.__init__)
         return [p.name for p in list(sig.parameters.values())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
+    @classmethod
+    def speed_param_names(cls) -> tuple[str, ...]:
+        """The parameters that change only speed or memory (what :mod:`covers.config` drops)."""
+        return tuple(cls.speed_params)
+
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.param_names()}
 
     def result_params(self) -> dict[str, Any]:
         """Everything that determines this part's output: its class and every non-speed parameter."""
         return {"class": type(self).__name__,
-                **{k: v for k, v in self.get_params().items() if k not in self.speed_params}}
+                **{k: v for k, v in self.get_params().items() if k not in self.speed_param_names()}}
 
     def check(self) -> None:
         """Raise ValueError (naming the part and the parameter) for parameters it cannot work with."""

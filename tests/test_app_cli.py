@@ -47,3 +47,11 @@ def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["cache", "shrink"])
     assert e.value.code == 2
+
+
+def test_cache_info_imports_neither_mlflow_nor_hydra(tmp_path):
+    """``python -m covers cache info`` stays light (the README says so): checked in a fresh interpreter."""
+    code = ("import sys; from covers.app.cli import main; main(['cache', 'info', '--cache-dir', sys.argv[1]]); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'hydra', 'omegaconf'}))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

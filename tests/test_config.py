@@ -6,7 +6,6 @@ import inspect
 import re
 from pathlib import Path
 
-import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
@@ -175,8 +174,3 @@ def test_content_to_cf_follows_the_als_baseline(tmp_path):
     c2cf = instantiate(cfg.baselines.content_to_cf)
     assert (c2cf.cf.alpha, c2cf.cf.factors) == (1.0, 8)
     assert list(compose(tmp_path, ["baselines=simple"]).baselines) == ["random", "popularity", "user_mean", "oracle"]
-
-
-@pytest.mark.parametrize("group", GROUPS)
-def test_every_choice_composes(tmp_path, group):
-    assert choices(group), group

@@ -239,7 +239,7 @@ def test_engine_contract(choice, node, world, tmp_path):
 
     assert_stores(make(node), node)
     eng = make(node, chunk_size=32)
-    assert isinstance(eng, Engine) and all(p in eng.speed_params for p in eng.param_names())
+    assert isinstance(eng, Engine) and all(p in eng.speed_param_names() for p in eng.param_names())
     roundtrip(eng)
     ds, ex = world["ds"], PixelFeatures(8, "gray")
     res = extract(ds.covers, ex, tmp_path / "f.npy", engine=eng, progress=False)

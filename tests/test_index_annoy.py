@@ -115,7 +115,7 @@ def test_query_processes_are_not_part_of_the_key():
     assert AnnoyIndex(query_jobs=1).result_params() == AnnoyIndex(query_jobs=2).result_params()
     assert AnnoyIndex(on_disk_build=True).result_params() == AnnoyIndex(on_disk_build=False).result_params()
     assert AnnoyIndex(query_chunk=10).build_key() == AnnoyIndex(on_disk_bytes=1).build_key()
-    assert AnnoyIndex().speed_params == ("on_disk_build", "on_disk_bytes", "query_jobs", "query_chunk")
+    assert AnnoyIndex.speed_param_names() == AnnoyIndex().speed_param_names() == ("on_disk_build", "on_disk_bytes", "query_jobs", "query_chunk")
     # search_k shapes answers, not the built index: in the result, not in the build key
     assert AnnoyIndex(search_k=10).build_key() == AnnoyIndex(search_k=20).build_key()
     assert AnnoyIndex(search_k=10).result_params() != AnnoyIndex(search_k=20).result_params()

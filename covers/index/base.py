@@ -75,9 +75,10 @@ class Index(Part, ABC):
     file_suffix: str | None = None
     metric: str
 
-    @property
-    def speed_params(self) -> tuple[str, ...]:  # type: ignore[override]
-        return tuple(p for p in self.param_names() if p not in self.build_params + self.query_params)
+    @classmethod
+    def speed_param_names(cls) -> tuple[str, ...]:
+        """Every parameter that is neither a build nor a query parameter."""
+        return tuple(p for p in cls.param_names() if p not in cls.build_params + cls.query_params)
 
     def build_key(self) -> dict[str, Any]:
         """The built index depends on these, and on nothing else (with the matrix): its cache key."""
