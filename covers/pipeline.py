@@ -21,7 +21,7 @@ import pandas as pd
 from covers.cache import Cache, key_of
 from covers.data.base import Catalogue, Dataset, drop_items
 from covers.data.images import decoder_params
-from covers.evaluation import evaluate
+from covers.evaluation import evaluate, tuning
 from covers.evaluation.metrics import genre_precision_at_k, recall_at_k
 from covers.features.base import FeatureExtractor
 from covers.features.engines.base import Engine
@@ -58,6 +58,8 @@ class Settings:
     n_bootstrap: int = 1000
     grid_queries: int = 8
     grid_neighbours: int = 8
+    tune: bool = False
+    tune_grids: dict = field(default_factory=dict)
     seed: int = 0
 
 
@@ -138,6 +140,36 @@ def index_metrics(index: Index, X: np.ndarray, s: Settings) -> dict[str, float]:
     return {f"index_recall_at_{k}": recall_at_k(a_ids, e_ids), "index_query_ms_per_item": 1000.0 * q_sec / len(rows)}
 
 
+def tuning_grids(methods: dict[str, Scorer], s: Settings) -> dict[str, dict[str, list]]:
+    """Per method with something to tune, its grid (``eval.tune``; empty when tuning is off)."""
+    if not s.tune:
+        if s.tune_grids:
+            raise ValueError("eval.tune_grids is set but eval.tune is false: set eval.tune=true to use it")
+        return {}
+    unknown = set(s.tune_grids) - set(methods)
+    if unknown:
+        raise ValueError(f"eval.tune_grids names {sorted(unknown)}, not methods of this run ({sorted(methods)})")
+    grids = {name: tuning.grid_of(m, s.tune_grids.get(name)) for name, m in methods.items()}
+    return {name: g for name, g in grids.items() if g}
+
+
+def tune_methods(methods: dict[str, Scorer], grids: dict[str, dict[str, list]], splitter: Splitter, split,
+                 ctx: Context, info: dict) -> tuple[dict[str, Scorer], pd.DataFrame]:
+    """Each method with a grid replaced by its clone tuned on a validation split of the train
+    thumbs (the test thumbs are never passed); the chosen values go to ``info['tuned']``."""
+    val = tuning.validation_split(splitter, split.train)
+    log.info("tuning %d methods on a validation split of train: %d + %d thumbs", len(grids), len(val.train),
+             len(val.test))
+    out, tables, chosen = dict(methods), [], {}
+    for name, grid in grids.items():
+        t = tuning.tune(name, methods[name], grid, val, ctx)
+        out[name] = t.scorer
+        tables.append(t.table)
+        chosen.update({f"{name}.{p}": v for p, v in t.chosen.items()})
+    info["tuned"] = chosen
+    return out, pd.concat(tables, ignore_index=True)
+
+
 def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     from covers.evaluation import plots
 
@@ -159,18 +191,30 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
                        parts.index.build_key(), ds.on_error, decoder_params())
     build_seconds = build_index(parts.index, Xn, cache, index_key, info)
     methods = {evaluate.UNDER_TEST: parts.scorer, **parts.baselines}
-    # the most any method reads, and what the figure and genre precision@k show
-    k_needed = max([m.neighbours_needed() for m in methods.values()] + [s.grid_neighbours, s.recall_k])
+    grids = tuning_grids(methods, s)
+    # the most any method (or any point of its tuning grid) reads, and what the figure and
+    # genre precision@k show
+    k_needed = max([c.neighbours_needed() for name, m in methods.items()
+                    for c in ([m] + tuning.candidates(m, grids[name]) if name in grids else [m])]
+                   + [s.grid_neighbours, s.recall_k])
     nb = parts.index.neighbours(k_needed)
 
     split = parts.split.split(ds.thumbs)
     ctx = Context(n_users=ds.n_users, n_items=ds.n_items, neighbours=nb, features=Xn, items=ds.items)
     skipped_methods: dict[str, str] = {}
     t0 = time.perf_counter()
-    scores = evaluate.score_methods(parts.scorer, parts.baselines, split, ctx, skipped_methods)
+    if grids:
+        methods, tuned_table = tune_methods(methods, grids, parts.split, split, ctx, info)
+        metrics_tuning_seconds = time.perf_counter() - t0
+        tuned_table.to_csv(out / "tuning.csv", index=False)
+    scores = evaluate.score_methods(methods[evaluate.UNDER_TEST],
+                                    {k: v for k, v in methods.items() if k != evaluate.UNDER_TEST},
+                                    split, ctx, skipped_methods)
     genres = ds.genres()
     metrics, table = evaluate.summarise(scores, genres, s.n_bootstrap, s.seed)
     metrics["evaluation_seconds"] = time.perf_counter() - t0
+    if grids:
+        metrics["tuning_seconds"] = metrics_tuning_seconds
     for name, why in skipped_methods.items():
         log.warning("baseline %s not computed: %s", name, why)
         info[f"baseline_skipped_{name}"] = why
@@ -197,6 +241,8 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     table.to_csv(out / "results.csv")
     (out / "results.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
     artifacts += [scores_path, out / "results.csv", out / "results.md"]
+    if grids:
+        artifacts.append(out / "tuning.csv")
     if ds.skipped.total:
         sk = out / "skipped.csv"
         ds.skipped.frame().to_csv(sk, index=False)

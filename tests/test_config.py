@@ -145,7 +145,7 @@ def test_speed_only_keys_never_change_the_hash_or_the_name(tmp_path):
     gist = OmegaConf.to_container(compose(tmp_path, ["features=gist"]), resolve=True)
     for ref, ov in ((base, ["n_jobs=1"]), (base, ["index.query_jobs=3"]), (base, ["engine.chunk_size=64"]),
                     (base, ["+index.query_chunk=10"]), (base, ["+scorer.chunk=7"]), (base, ["resume=false"]),
-                    (base, ["+baselines.item_knn_cf.block=16"]), (base, ["engine=dask"]),
+                    (base, ["+baselines.item_knn_cf.pair_chunk=16"]), (base, ["engine=dask"]),
                     (gist, ["+features.batch_size=8", "+features.n_jobs=1"])):
         cfg = OmegaConf.to_container(compose(tmp_path, (["features=gist"] if ref is gist else []) + ov), resolve=True)
         assert config_hash(cfg) == config_hash(ref), ov

@@ -53,6 +53,9 @@ BAD = {
     "ALSScorer": {"factors": 0},
     "BPRScorer": {"iterations": 0},
     "ContentToCF": {"alpha": 0.0},
+    "EASEScorer": {"lamb": 0.0},
+    "VBPRScorer": {"epochs": 0},
+    "HistoryKNN": {"k": 0},
     "OracleScorer": None,  # no parameters
     "LocalEngine": {"chunk_size": 0},
     "DaskEngine": {"transfer": "carrier-pigeon"},
@@ -226,6 +229,11 @@ def test_scorer_contract(group, world):
         assert a.covered.dtype == bool and a.covered.shape == a.scores.shape, choice
         assert np.isfinite(a.scores).all() and np.array_equal(a.scores, b.scores), choice
         assert_refuses(type(sc).__name__, node, lambda p: p.fit(split.train, ctx))
+        # eval.tune's grid names real parameters, and every point of it is a valid scorer
+        from covers.evaluation.tuning import candidates, grid_of
+
+        for c in candidates(sc, grid_of(sc)) if type(sc).tune_grid else []:
+            c.check()
 
 
 @pytest.mark.parametrize("choice,node", part_configs("engine"), ids=lambda v: v if isinstance(v, str) else "")

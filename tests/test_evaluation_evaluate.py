@@ -153,3 +153,27 @@ def test_paired_difference_interval_resamples_users_and_albums_together():
     assert table.loc["other", "diff_lo"] == metrics["diff_user_auc_lo_other"]
     # the point estimate is still the mean per-user difference
     assert metrics["diff_user_auc_other"] == pytest.approx(metrics["user_auc"] - metrics["user_auc_other"])
+
+
+def test_user_auc_covered_uses_only_the_thumbs_with_evidence():
+    scores = hand_scores()
+    metrics, table = summarise(scores, n_boot=10, seed=0)
+    # other, without its two uncovered thumbs (album 2):
+    #   user 0: up {0.1} vs downs {0.6, 0.2}: 0 of 2 pairs won -> 0
+    #   user 1: ups {0.5, 0.4} vs down {0.5}: a tie (half) and a loss of 2 pairs -> 0.25
+    #   user 2: one class, skipped -> mean 0.125 (its user_auc over every thumb: 0.3125)
+    assert metrics["user_auc_covered_other"] == pytest.approx(0.125)
+    assert table.loc["other", "user_auc_covered"] == metrics["user_auc_covered_other"]
+    # the method covers every thumb: the same as its user_auc
+    assert metrics["user_auc_covered"] == metrics["user_auc"] == pytest.approx(0.875)
+    cov = scores["covered_other"].to_numpy()
+    assert metrics["user_auc_covered_other"] == user_auc(scores["user"][cov], scores["thumb"][cov],
+                                                         scores["score_other"][cov]).mean
+
+
+def test_a_method_covering_no_thumb_has_no_covered_auc():
+    """CF baselines on a cold-item split cover nothing: summarise must report NaN, not crash."""
+    scores = hand_scores().assign(covered_other=False)
+    metrics, table = summarise(scores, n_boot=10, seed=0)
+    assert np.isnan(metrics["user_auc_covered_other"]) and metrics["coverage_other"] == 0.0
+    assert metrics["user_auc_other"] == pytest.approx(0.3125)  # over every thumb, as before

@@ -28,18 +28,24 @@ def grid_of(experiment: str) -> tuple[str, dict[str, list[str]]]:
 
 
 def test_every_experiment_is_tested():
-    assert EXPERIMENTS == ["seed_2014", "warm_cold"]  # a new experiment runs below by itself; name it here too
+    # a new experiment runs below by itself; name it here too
+    assert EXPERIMENTS == ["movielens_posters", "seed_2014", "strong_baselines", "warm_cold"]
     assert grid_of("seed_2014")[1] == {"features": ["pixel", "gist"]}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_named_experiment_runs_on_a_tiny_world(tmp_path, experiment):
+def test_every_named_experiment_runs_on_a_tiny_world(tmp_path, experiment, planted_dir):
     tracked, grid = grid_of(experiment)
     assert tracked == experiment and grid  # its own MLflow experiment, and a sweep
-    # the experiment's own parts and baselines; only the world and the bootstrap are small
-    p, results = run_sweep(tmp_path, f"experiment={experiment}", *TINY,
-                           quick=("eval.n_bootstrap=30", "eval.recall_queries=30", "eval.grid_queries=2"))
+    # the experiment's own parts and baselines; only the world and the bootstrap are small (a
+    # real-data experiment gets a small folder dataset in place of the data it is written for)
+    data = dict(data_dir=planted_dir) if experiment == "movielens_posters" else {}
+    # eval.tune=false: tuning multiplies each job's fits by its grids (tests/test_evaluation_tuning.py
+    # and test_pipeline.py run it); two jobs at a time (cluster=local_parallel), one per core
+    p, results = run_sweep(tmp_path, f"experiment={experiment}", *([] if data else TINY), **data,
+                           quick=("eval.n_bootstrap=30", "eval.recall_queries=30", "eval.grid_queries=2",
+                                  "eval.tune=false", "cluster=local_parallel"))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert len(results) == math.prod(len(v) for v in grid.values())
     assert all(r["status"] == "FINISHED" for r in results), [(r["name"], r.get("error")) for r in results]
@@ -73,7 +79,7 @@ def test_cf_collapses_on_cold_items_while_covers_do_not(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scorer", ["knn", "centroid"])
+@pytest.mark.parametrize("scorer", ["knn", "history_knn", "centroid"])
 def test_content_scorers_stay_at_chance_when_thumbs_ignore_covers(tmp_path, scorer):
     """The null world: no leak from the thumbs into a content score (its interval covers 0.5)."""
     m = job(tmp_path, "+dataset.signal=0.0", "+dataset.quality_weight=0.0", f"scorer={scorer}", "baselines=simple")

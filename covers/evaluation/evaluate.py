@@ -58,7 +58,8 @@ def method_names(scores: pd.DataFrame) -> list[str]:
 def summarise(scores: pd.DataFrame, genres: list[frozenset] | None = None, n_boot: int = 1000,
               seed: int = 0) -> tuple[dict[str, float], pd.DataFrame]:
     """Metrics dict + one results row per method: user_auc and thumbs_auc with 95% intervals
-    resampling users and albums, coverage, and the paired per-user difference
+    resampling users and albums, coverage, user_auc_covered (per-user AUC on the thumbs the method
+    had evidence for), and the paired per-user difference
     of the method to it (interval from the same user-and-album replicates; Wilcoxon p-value)."""
     y = scores["thumb"].to_numpy()
     users = scores["user"].to_numpy()
@@ -76,6 +77,10 @@ def summarise(scores: pd.DataFrame, genres: list[frozenset] | None = None, n_boo
         row = {"method": name, "user_auc": ua.mean, "user_auc_lo": u_lo, "user_auc_hi": u_hi,
                "thumbs_auc": thumbs_auc(y, s), "thumbs_auc_lo": g_lo, "thumbs_auc_hi": g_hi,
                "coverage": float(scores[f"covered_{name}"].mean()), "users_evaluated": int(ua.users.size)}
+        # how good where it had evidence, apart from how often it had any (coverage): the
+        # uncovered thumbs all carry the same neutral score, which pulls user_auc to 0.5
+        cov = scores[f"covered_{name}"].to_numpy(bool)
+        row["user_auc_covered"] = user_auc(users[cov], y[cov], s[cov]).mean
         rows.append(row)
         metrics.update({f"{k}{sfx}": v for k, v in row.items() if k not in ("method", "users_evaluated")})
         metrics["users_skipped_one_class"] = ua.n_skipped

@@ -42,6 +42,8 @@ def user_auc(users: np.ndarray, y: np.ndarray, scores: np.ndarray) -> UserAUC:
     users = np.asarray(users)
     y = np.asarray(y).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
+    if users.size == 0:  # e.g. the covered thumbs of a method that covers none
+        return UserAUC(float("nan"), np.zeros(0), users, 0)
     order = np.lexsort((s, users))
     u, yy, ss = users[order], y[order], s[order]
     # average rank of each score within its user (ties get their mean rank)

@@ -44,7 +44,13 @@ class Scorer(Part, ABC):
 
     ``neighbours_needed``: how many index neighbours per item the scorer reads from
     ``ctx.neighbours`` (0: none); the pipeline queries the index for at least that many.
+
+    ``tune_grid``: the few hyper-parameters that matter and a small grid of values for each;
+    with ``eval.tune=true`` every method (cover scorer and baselines alike) is tuned over it on
+    a validation split of the train thumbs (:mod:`covers.evaluation.tuning`).
     """
+
+    tune_grid: dict[str, tuple] = {}
 
     def neighbours_needed(self) -> int:
         return 0

@@ -43,6 +43,8 @@ class _Smoothed(Scorer):
 class PopularityScorer(_Smoothed):
     """Item up-rate on train, smoothed toward the global up-rate: (ups + a*p) / (n + a)."""
 
+    tune_grid = {"smoothing": (0.0, 1.0, 5.0, 20.0, 100.0, 500.0, 2000.0, 10000.0)}
+
     def fit(self, train: pd.DataFrame, ctx: Context) -> "PopularityScorer":
         self.check()
         t = train["thumb"].to_numpy(np.float64)

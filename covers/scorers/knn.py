@@ -22,6 +22,7 @@ class KNNScorer(Scorer):
     """
 
     speed_params = ("chunk",)
+    tune_grid = {"k": (10, 25, 50, 100, 200), "shrinkage": (0.0, 1.0, 10.0, 50.0, 200.0)}
 
     def __init__(self, k: int = 50, shrinkage: float = 1.0, chunk: int = 200_000) -> None:
         self.k = k

@@ -164,7 +164,10 @@ def log_result(metrics: dict[str, float], info: dict[str, Any], artifacts: list[
     items = list(finite.items())
     for i in range(0, len(items), 1000):  # MLflow's batch limit
         retrying(mlflow.log_metrics, dict(items[i:i + 1000]))
-    retrying(mlflow.set_tags, {f"covers.{k}": str(v) for k, v in info.items()})
+    tuned = info.get("tuned") or {}
+    if tuned:  # values chosen on validation (eval.tune): params, beside the configured ones
+        retrying(mlflow.log_params, {sanitize_key(f"tuned.{k}"): str(v) for k, v in tuned.items()})
+    retrying(mlflow.set_tags, {f"covers.{k}": str(v) for k, v in info.items() if k != "tuned"})
     for p in artifacts:
         mlflow.log_artifact(str(p))
 
