@@ -41,6 +41,8 @@ BAD = {
     "PCA": {"n_components": -3},
     "AnnoyIndex": {"n_trees": 0},
     "ExactIndex": {"metric": "cosine"},
+    "VoyagerIndex": {"metric": "manhattan"},  # a metric of METRICS it cannot serve: refused, naming itself
+    "FaissIndex": {"metric": "manhattan"},
     "UserHoldout": {"test_frac": 1.5},
     "Temporal": {"min_thumbs": 1},
     "ColdItems": {"item_frac": 0.0},
@@ -184,6 +186,10 @@ def test_index_contract(choice, node, world, tmp_path):
     ids, dist = idx.query_rows(np.array([0, 5, 9]), 4)
     assert ids.shape == dist.shape == (3, 4) and ids.dtype == np.int64 and dist.dtype == np.float64
     assert np.array_equal(ids, a.ids[[0, 5, 9], :4])
+    s_ids, s_dist = idx.search(X[[0, 5, 9]], 4)  # by vector, nothing excluded: the same shapes and types
+    assert s_ids.shape == s_dist.shape == (3, 4) and s_ids.dtype == np.int64 and s_dist.dtype == np.float64
+    assert np.array_equal(s_ids, idx.search(X[[0, 5, 9]], 4, n_threads=1)[0])  # threads never change an answer
+    assert isinstance(idx.family(), str) and idx.family()
     if idx.file_suffix is not None:  # a saved index opens to the same answers
         path = tmp_path / f"i{idx.file_suffix}"
         make(node).build(X, path)

@@ -14,7 +14,7 @@ from covers.index.annoy import AnnoyIndex
 from covers.index.exact import ExactIndex
 from covers.pipeline import Settings, build_index, feature_matrix, index_metrics
 
-TIMING = ("seconds", "_ms_")
+TIMING = ("seconds", "_ms_", "_qps", "peak_memory")
 
 
 def result_metrics(summary):
