@@ -23,7 +23,7 @@ import pandas as pd
 from covers.cache import Cache, key_of
 from covers.data.base import Catalogue, Dataset, drop_items
 from covers.data.images import decoder_params
-from covers.evaluation import evaluate
+from covers.evaluation import evaluate, ranking
 from covers.evaluation.metrics import genre_precision_at_k, recall_at_k
 from covers.features.base import FeatureExtractor
 from covers.features.engines.base import Engine
@@ -60,6 +60,10 @@ class Settings:
     n_bootstrap: int = 1000
     grid_queries: int = 8
     grid_neighbours: int = 8
+    ranking: bool = False
+    ranking_n: tuple[int, ...] = (10, 50, 100)
+    ranking_query: str = "centroid"
+    ranking_block: int = 2_000_000
     seed: int = 0
 
 
@@ -257,6 +261,13 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         log.warning("baseline %s not computed: %s", name, why)
         info[f"baseline_skipped_{name}"] = why
 
+    if s.ranking:  # recommendations through the index, and from each baseline's own scores
+        t0 = time.perf_counter()
+        rk = ranking.evaluate_ranking(parts.index, Xn, split, ctx, parts.baselines, s.ranking_n, s.ranking_query,
+                                      s.ranking_block, s.n_bootstrap, s.seed)
+        metrics.update(rk.metrics, ranking_seconds=time.perf_counter() - t0)
+        info.update({f"ranking_skipped_{name}": why for name, why in rk.not_applicable.items()})
+        rk.table.to_csv(out / "ranking.csv")
     metrics.update({f"split_{k}": v for k, v in split.stats().items()})
     metrics.update({f"data_{k}": v for k, v in ds.stats().items()})
     metrics.update(
@@ -279,7 +290,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     scores.to_parquet(scores_path, index=False)
     table.to_csv(out / "results.csv")
     (out / "results.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
-    artifacts += [scores_path, out / "results.csv", out / "results.md"]
+    artifacts += [scores_path, out / "results.csv", out / "results.md"] + ([out / "ranking.csv"] if s.ranking else [])
     if ds.skipped.total:
         sk = out / "skipped.csv"
         ds.skipped.frame().to_csv(sk, index=False)
