@@ -49,7 +49,7 @@ BASELINES = {"default": ["random", "popularity", "user_mean", "item_knn_cf", "al
 
 @pytest.mark.parametrize("group,choices", [
     ("dataset", ["synthetic", "folder"]), ("features", ["pixel", "gist", "gist_gray"]),
-    ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact"]),
+    ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact", "faiss", "voyager"]),
     ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "centroid"]),
     ("baselines", ["default", "none", "simple"]), ("engine", ["local", "dask"]),
 ])
