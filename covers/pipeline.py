@@ -10,6 +10,8 @@ decides what runs in which order and what is cached under which key.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +23,12 @@ import pandas as pd
 from covers.cache import Cache, key_of
 from covers.data.base import Catalogue, Dataset, drop_items
 from covers.data.images import decoder_params
-from covers.evaluation import evaluate, tuning
+from covers.evaluation import evaluate, ranking, tuning
 from covers.evaluation.metrics import genre_precision_at_k, recall_at_k
 from covers.features.base import FeatureExtractor
 from covers.features.engines.base import Engine
 from covers.index.base import Index
-from covers.index.exact import exact_neighbours
+from covers.index.exact import exact_search
 from covers.norm import Normaliser, fit_transform_rows, normaliser_key
 from covers.scorers.base import Context, Scorer
 from covers.split import Splitter
@@ -60,6 +62,10 @@ class Settings:
     grid_neighbours: int = 8
     tune: bool = False
     tune_grids: dict = field(default_factory=dict)
+    ranking: bool = False
+    ranking_n: tuple[int, ...] = (10, 50, 100)
+    ranking_query: str = "centroid"
+    ranking_block: int = 2_000_000
     seed: int = 0
 
 
@@ -128,16 +134,94 @@ def build_index(index: Index, Xn: np.ndarray, cache: Cache, key: str, info: dict
 
 
 def index_metrics(index: Index, X: np.ndarray, s: Settings) -> dict[str, float]:
-    """Recall@k of the index against brute force on a seeded sample of query items."""
+    """What every index reports, on a seeded sample of query items (ann-benchmarks' numbers):
+    recall@k of ``query_rows`` (what the scorer reads) against exact search, and queries per
+    second by vector, one query at a time on one thread and as one batch on the index's query
+    threads. ``index_query_ms_per_item``: ``query_rows`` time per item."""
     n = len(X)
     k = min(s.recall_k, n - 1)
     rng = np.random.default_rng(s.seed)
-    rows = rng.choice(n, size=min(s.recall_queries, n), replace=False)
-    e_ids = exact_neighbours(X, rows, k, index.metric)
+    rows = np.sort(rng.choice(n, size=min(s.recall_queries, n), replace=False))
+    Q = np.asarray(X[rows], dtype=np.float32)
+    e_ids, _ = exact_search(X, Q, k, index.metric, exclude=rows)
     t0 = time.perf_counter()
     a_ids, _ = index.query_rows(rows, k)
     q_sec = time.perf_counter() - t0
-    return {f"index_recall_at_{k}": recall_at_k(a_ids, e_ids), "index_query_ms_per_item": 1000.0 * q_sec / len(rows)}
+    t0 = time.perf_counter()
+    for q in Q:
+        index.search(q[None], k, n_threads=1)
+    single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    index.search(Q, k)
+    batched = time.perf_counter() - t0
+    return {f"index_recall_at_{k}": recall_at_k(a_ids, e_ids), "index_query_ms_per_item": 1000.0 * q_sec / len(rows),
+            "index_qps_single": len(rows) / max(single, 1e-9), "index_qps_batched": len(rows) / max(batched, 1e-9)}
+
+
+class TreeMemory:
+    """Peak memory of this process and its descendants (worker pools, forkservers) while the
+    block runs: the sum of their proportional set sizes (PSS: shared pages such as a mapped index
+    file counted once over the tree), sampled every ``interval`` seconds from /proc. Where /proc
+    is missing, this process's own peak RSS (``getrusage``)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_bytes = 0.0
+
+    @staticmethod
+    def _pss(pid: int) -> float:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return float(line.split()[1]) * 1024
+        return 0.0
+
+    def sample(self) -> None:
+        me = os.getpid()
+        parents: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        tree, frontier = {me}, [me]
+        while frontier:
+            p = frontier.pop()
+            kids = [c for c, pp in parents.items() if pp == p and c not in tree]
+            tree.update(kids)
+            frontier += kids
+        total = 0.0
+        for pid in tree:
+            try:
+                total += self._pss(pid)
+            except OSError:  # ended between listing and reading
+                continue
+        self.peak_bytes = max(self.peak_bytes, total)
+
+    def __enter__(self) -> "TreeMemory":
+        self._stop = threading.Event()
+        self._proc = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
+        if self._proc:
+            self.sample()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._proc:
+            self._thread.join()
+            self.sample()
+        else:
+            import resource
+
+            self.peak_bytes = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
 
 
 def tuning_grids(methods: dict[str, Scorer], s: Settings) -> dict[str, dict[str, list]]:
@@ -189,7 +273,6 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
 
     index_key = key_of(ds.fingerprint, parts.features.result_params(), normaliser_key(parts.norm),
                        parts.index.build_key(), ds.on_error, decoder_params())
-    build_seconds = build_index(parts.index, Xn, cache, index_key, info)
     methods = {evaluate.UNDER_TEST: parts.scorer, **parts.baselines}
     grids = tuning_grids(methods, s)
     # the most any method (or any point of its tuning grid) reads, and what the figure and
@@ -197,7 +280,10 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     k_needed = max([c.neighbours_needed() for name, m in methods.items()
                     for c in ([m] + tuning.candidates(m, grids[name]) if name in grids else [m])]
                    + [s.grid_neighbours, s.recall_k])
-    nb = parts.index.neighbours(k_needed)
+    with TreeMemory() as index_memory:
+        build_seconds = build_index(parts.index, Xn, cache, index_key, info)
+        nb = parts.index.neighbours(k_needed)
+    info["index_family"] = parts.index.family()
 
     split = parts.split.split(ds.thumbs)
     ctx = Context(n_users=ds.n_users, n_items=ds.n_items, neighbours=nb, features=Xn, items=ds.items)
@@ -205,7 +291,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     t0 = time.perf_counter()
     if grids:
         methods, tuned_table = tune_methods(methods, grids, parts.split, split, ctx, info)
-        metrics_tuning_seconds = time.perf_counter() - t0
+        tuning_seconds = time.perf_counter() - t0
         tuned_table.to_csv(out / "tuning.csv", index=False)
     scores = evaluate.score_methods(methods[evaluate.UNDER_TEST],
                                     {k: v for k, v in methods.items() if k != evaluate.UNDER_TEST},
@@ -214,11 +300,19 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     metrics, table = evaluate.summarise(scores, genres, s.n_bootstrap, s.seed)
     metrics["evaluation_seconds"] = time.perf_counter() - t0
     if grids:
-        metrics["tuning_seconds"] = metrics_tuning_seconds
+        metrics["tuning_seconds"] = tuning_seconds
     for name, why in skipped_methods.items():
         log.warning("baseline %s not computed: %s", name, why)
         info[f"baseline_skipped_{name}"] = why
 
+    if s.ranking:  # recommendations through the index, and from each baseline's own scores
+        t0 = time.perf_counter()
+        baselines = {k: v for k, v in methods.items() if k != evaluate.UNDER_TEST}  # as tuned
+        rk = ranking.evaluate_ranking(parts.index, Xn, split, ctx, baselines, s.ranking_n, s.ranking_query,
+                                      s.ranking_block, s.n_bootstrap, s.seed)
+        metrics.update(rk.metrics, ranking_seconds=time.perf_counter() - t0)
+        info.update({f"ranking_skipped_{name}": why for name, why in rk.not_applicable.items()})
+        rk.table.to_csv(out / "ranking.csv")
     metrics.update({f"split_{k}": v for k, v in split.stats().items()})
     metrics.update({f"data_{k}": v for k, v in ds.stats().items()})
     metrics.update(
@@ -226,6 +320,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         index_build_seconds=build_seconds,
         index_size_bytes=float(parts.index.size_bytes_),
         index_neighbours_seconds=nb.query_seconds,
+        index_peak_memory_bytes=index_memory.peak_bytes,
         features_seconds=info["features_seconds"],
     )
     metrics.update(index_metrics(parts.index, Xn, s))
@@ -240,7 +335,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     scores.to_parquet(scores_path, index=False)
     table.to_csv(out / "results.csv")
     (out / "results.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
-    artifacts += [scores_path, out / "results.csv", out / "results.md"]
+    artifacts += [scores_path, out / "results.csv", out / "results.md"] + ([out / "ranking.csv"] if s.ranking else [])
     if grids:
         artifacts.append(out / "tuning.csv")
     if ds.skipped.total:

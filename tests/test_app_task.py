@@ -43,15 +43,18 @@ def test_mlflow_run_has_metrics_params_tags_and_artifacts(tmp_path, planted_dir)
     assert {"config.yaml", "overrides.yaml", "similar_covers.png", "auc.png", "roc.png", "scores.parquet"} <= arts
 
 
-BASELINES = {"default": ["random", "popularity", "user_mean", "item_knn_cf", "als", "bpr", "content_to_cf", "oracle"],
+BASELINES = {"default": ["random", "popularity", "user_mean", "item_knn_cf", "als", "bpr", "ease", "content_to_cf",
+                         "oracle"],
+             "full": ["random", "popularity", "user_mean", "item_knn_cf", "als", "bpr", "ease", "content_to_cf",
+                      "oracle", "vbpr"],
              "simple": ["random", "popularity", "user_mean", "oracle"], "none": []}
 
 
 @pytest.mark.parametrize("group,choices", [
     ("dataset", ["synthetic", "folder"]), ("features", ["pixel", "gist", "gist_gray"]),
-    ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact"]),
-    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "centroid"]),
-    ("baselines", ["default", "none", "simple"]), ("engine", ["local", "dask"]),
+    ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact", "faiss", "voyager"]),
+    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "history_knn", "centroid"]),
+    ("baselines", ["default", "full", "none", "simple"]), ("engine", ["local", "dask"]),
 ])
 def test_every_group_composes_and_instantiates(tmp_path, group, choices):
     from covers.scorers.base import Scorer
@@ -106,8 +109,8 @@ def test_seed_recipe_is_the_default_config(tmp_path):
 @pytest.mark.parametrize("group,choice,check", [
     ("experiment", "seed_2014", lambda c: c.hydra.sweeper.params.features == "pixel,gist" and c.tracking.experiment == "seed_2014"),
     ("experiment", "warm_cold", lambda c: dict(c.hydra.sweeper.params) == {
-        "split": "user_holdout,cold_items", "features": "pixel,gist", "scorer": "knn,centroid"}
-     and c.tracking.experiment == "warm_cold"),
+        "split": "user_holdout,cold_items", "features": "pixel,gist", "scorer": "knn,history_knn,centroid"}
+     and c.tracking.experiment == "warm_cold" and c.eval.tune),
     ("search", "optuna", lambda c: c.hydra.sweeper._target_.endswith("OptunaSweeper") and "norm" in c.hydra.sweeper.params),
     ("cluster", "local_parallel", lambda c: c.hydra.launcher._target_.endswith("JoblibLauncher") and c.n_jobs == 1),
     ("cluster", "submitit_local", lambda c: c.hydra.launcher._target_.endswith("LocalLauncher")),

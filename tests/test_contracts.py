@@ -41,6 +41,8 @@ BAD = {
     "PCA": {"n_components": -3},
     "AnnoyIndex": {"n_trees": 0},
     "ExactIndex": {"metric": "cosine"},
+    "VoyagerIndex": {"metric": "manhattan"},  # a metric of METRICS it cannot serve: refused, naming itself
+    "FaissIndex": {"metric": "manhattan"},
     "UserHoldout": {"test_frac": 1.5},
     "Temporal": {"min_thumbs": 1},
     "ColdItems": {"item_frac": 0.0},
@@ -95,7 +97,7 @@ def world(tmp_path_factory):
     X = ds.covers.decode(range(ds.n_items), 16, "gray", 1)[0].reshape(ds.n_items, -1).astype(np.float32) / 255
     index = ExactIndex("angular").build(X)
     split = instantiate(cfg.split).split(ds.thumbs)
-    return dict(ds=ds, X=X, nb=index.neighbours(60), split=split, cache=cfg.paths.cache_dir)
+    return dict(ds=ds, X=X, nb=index.neighbours(200), split=split, cache=cfg.paths.cache_dir)
 
 
 def assert_refuses(cls_name: str, node, build):
@@ -187,6 +189,10 @@ def test_index_contract(choice, node, world, tmp_path):
     ids, dist = idx.query_rows(np.array([0, 5, 9]), 4)
     assert ids.shape == dist.shape == (3, 4) and ids.dtype == np.int64 and dist.dtype == np.float64
     assert np.array_equal(ids, a.ids[[0, 5, 9], :4])
+    s_ids, s_dist = idx.search(X[[0, 5, 9]], 4)  # by vector, nothing excluded: the same shapes and types
+    assert s_ids.shape == s_dist.shape == (3, 4) and s_ids.dtype == np.int64 and s_dist.dtype == np.float64
+    assert np.array_equal(s_ids, idx.search(X[[0, 5, 9]], 4, n_threads=1)[0])  # threads never change an answer
+    assert isinstance(idx.family(), str) and idx.family()
     if idx.file_suffix is not None:  # a saved index opens to the same answers
         path = tmp_path / f"i{idx.file_suffix}"
         make(node).build(X, path)

@@ -103,3 +103,26 @@ def test_write_all_writes_the_three_figures_with_one_query_per_genre(tmp_path, m
                       covers=procedural(n, 16), fingerprint="f")
     plots.write_all(tmp_path, plain, nb, metrics_of(methods), scores_frame(), methods, Settings(grid_queries=5))
     assert seen["labels"] is None and len(set(seen["queries"])) == 5
+
+
+def test_pareto_frontier_hand_worked():
+    from covers.evaluation.plots import pareto_frontier
+
+    # (recall, qps): (0.5, 100) (0.9, 50) (0.8, 40: beaten by 0.9/50) (0.95, 10) (0.9, 20: same recall, slower)
+    f = pareto_frontier(np.array([0.5, 0.9, 0.8, 0.95, 0.9]), np.array([100.0, 50.0, 40.0, 10.0, 20.0]))
+    assert f.tolist() == [0, 1, 3]
+
+
+def test_index_charts_one_line_per_family(tmp_path):
+    import pandas as pd
+
+    from covers.app.summary import index_charts
+
+    df = pd.DataFrame({"tags.covers.index_family": ["annoy", "annoy", "voyager", "faiss-IVF-PQ"],
+                       "metrics.index_recall_at_10": [0.6, 0.9, 0.99, 0.7], "metrics.index_qps_single": [900, 300, 2e3, 5e3],
+                       "metrics.index_qps_batched": [900, 300, 8e3, 2e4], "metrics.user_auc": [0.53, 0.54, 0.55, 0.52],
+                       "metrics.user_auc_lo": [0.5, 0.51, 0.52, 0.49], "metrics.user_auc_hi": [0.56, 0.57, 0.58, 0.55]})
+    files = index_charts(df, tmp_path)
+    assert [f.name for f in files] == ["index_recall_qps.png", "index_user_auc_recall.png"]
+    assert all(f.stat().st_size > 10_000 for f in files)
+    assert index_charts(df.drop(columns="metrics.index_qps_single"), tmp_path) == []  # old runs: nothing drawn

@@ -14,7 +14,7 @@ from covers.index.annoy import AnnoyIndex
 from covers.index.exact import ExactIndex
 from covers.pipeline import Settings, build_index, feature_matrix, index_metrics
 
-TIMING = ("seconds", "_ms_")
+TIMING = ("seconds", "_ms_", "_qps", "peak_memory")
 
 
 def result_metrics(summary):
@@ -142,6 +142,24 @@ def test_index_metrics_exact_index_has_recall_one():
     assert 0.0 < low < 1.0
     # recall_k above the catalogue is cut to n - 1 (every other item)
     assert index_metrics(ExactIndex().build(X[:6]), X[:6], Settings(recall_k=10))["index_recall_at_5"] == 1.0
+    # every index reports the same speed numbers, whatever its library
+    assert m["index_qps_single"] > 0 and m["index_qps_batched"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", ["voyager", "faiss"])
+def test_ranking_through_each_index_and_the_baselines(tmp_path, index):
+    cfg = compose(tmp_path, ["dataset.n_items=400", "dataset.n_users=60", "dataset.image_size=32", "baselines=simple",
+                             f"index={index}", "eval.ranking=true", "eval.ranking_n=[5,20]", "eval.n_bootstrap=20",
+                             "eval.recall_queries=50"])
+    s = run_job(cfg, out_dir=tmp_path / "out")
+    m = s["metrics"]
+    assert s["status"] == "FINISHED" and s["info"]["index_family"] == ("faiss-HNSW" if index == "faiss" else index)
+    for name in ("recall_at_5", "ndcg_at_20", "down_at_20", "recall_at_20_popularity", "down_at_5_lo_random"):
+        assert 0.0 <= m[name] <= 1.0, name
+    assert m["recall_at_20"] >= m["recall_at_5"] and "recall_at_5_oracle" not in m
+    assert "ranking_skipped_oracle" in s["info"] and (tmp_path / "out" / "ranking.csv").exists()
+    assert m["index_peak_memory_bytes"] > 0 and m["index_recall_at_10"] > 0.9
 
 
 @pytest.mark.slow

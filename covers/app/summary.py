@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from covers.tracking.write import ui_command
 
 SHOWN = ["user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
-         "thumbs_auc_user_mean", "thumbs_auc_oracle", "index_recall_at_10"]
+         "thumbs_auc_user_mean", "thumbs_auc_oracle", "index_recall_at_10", "index_qps_single", "recall_at_10",
+         "down_at_10"]
 
 
 def sweep_table(sweep_dir: Path) -> tuple[pd.DataFrame, list[dict]]:
@@ -51,6 +52,23 @@ def render(sweep_dir: Path) -> tuple[str, int]:
     uris = sorted({r["tracking_uri"] for r in results})
     lines.append("  browse: " + " ; ".join(ui_command(u) for u in uris))
     return "\n".join(lines), len(failed)
+
+
+def index_charts(df: pd.DataFrame, sweep_dir: Path) -> list[Path]:
+    """The ann-benchmarks view of the sweep's runs (recall vs QPS per index family) and what the
+    index's recall costs the cover method (user_auc, recommendations' recall vs recall)."""
+    from covers.evaluation.plots import auc_recall, recall_qps
+
+    cols = {"tags.covers.index_family": "family", "metrics.index_recall_at_10": "recall",
+            "metrics.index_qps_single": "qps_single", "metrics.index_qps_batched": "qps_batched",
+            "metrics.user_auc": "user_auc", "metrics.user_auc_lo": "user_auc_lo", "metrics.user_auc_hi": "user_auc_hi",
+            "metrics.recall_at_10": "rec_recall"}
+    if not all(c in df for c in list(cols)[:5]):
+        return []  # runs from before indexes reported their speed: nothing to draw
+    runs = df[[c for c in cols if c in df]].rename(columns=cols).dropna(subset=["family", "recall", "qps_single"])
+    if runs.empty:
+        return []
+    return [recall_qps(sweep_dir / "index_recall_qps.png", runs), auc_recall(sweep_dir / "index_user_auc_recall.png", runs)]
 
 
 class SweepSummary(Callback):
@@ -106,6 +124,7 @@ class SweepSummary(Callback):
                     files.append(chart)
             if "metrics.user_auc" in df:
                 best["best_user_auc"] = float(df["metrics.user_auc"].max())
+            files += index_charts(df, sweep_dir)
         best["n_jobs_failed"] = float(n_failed)
         tracking.finish_parent(uri, parent, files, n_failed, best)
         return f"\n  sweep parent run {parent}: comparison table and charts logged to it"

@@ -96,3 +96,78 @@ def write_all(out: Path, ds, nb, metrics: dict, scores: pd.DataFrame, methods: l
         auc_bars(out / "auc.png", metrics, methods),
         roc_curves(out / "roc.png", scores, methods),
     ]
+
+
+# --------------------------------------------------------------------------- a sweep over indexes
+def pareto_frontier(recall: np.ndarray, qps: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both recall and QPS, by recall ascending
+    (ann-benchmarks' frontier: from the highest recall down, keep a point only if it is faster
+    than every point of higher recall)."""
+    order = np.lexsort((-qps, -recall))  # highest recall first, the fastest first among equals
+    keep, best = [], -np.inf
+    for i in order:
+        if qps[i] > best:
+            keep.append(i)
+            best = qps[i]
+    return np.array(keep[::-1], dtype=int)
+
+
+def _families(runs: pd.DataFrame):
+    fams = sorted(runs["family"].unique())
+    colours = plt.get_cmap("tab10")
+    return [(f, runs[runs["family"] == f], colours(i % 10), "osD^v<>ph*"[i % 10]) for i, f in enumerate(fams)]
+
+
+def recall_qps(path: Path, runs: pd.DataFrame, k: int = 10) -> Path:
+    """ann-benchmarks' plot of a sweep: x = index recall@k against brute force, y = queries per
+    second (log), one line per index family along its Pareto frontier, every setting a faint dot;
+    one panel for one query at a time on one thread, one for a batch on the query threads.
+    ``runs``: columns family, recall, qps_single, qps_batched."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True)
+    for ax, col, title in ((axes[0], "qps_single", "one query at a time, 1 thread"),
+                           (axes[1], "qps_batched", "batched, query threads = n_jobs")):
+        for fam, g, c, mk in _families(runs):
+            r, q = g["recall"].to_numpy(float), g[col].to_numpy(float)
+            ax.scatter(r, q, color=c, alpha=0.25, s=18, marker=mk)
+            f = pareto_frontier(r, q)
+            ax.plot(r[f], q[f], color=c, marker=mk, lw=1.6, ms=6, label=f"{fam} ({len(g)} runs)")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"recall@{k} (vs brute force)")
+        ax.set_ylabel("queries per second (log)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8, loc="best")
+    fig.suptitle("Recall vs speed per index (Pareto frontier; up and right is better)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def auc_recall(path: Path, runs: pd.DataFrame, k: int = 10) -> Path:
+    """What an approximate index costs the cover method: user_auc (95% interval) against the
+    index's recall@k, one colour per index family; a second panel with the recommendations'
+    recall@10 where the runs ranked (``eval.ranking``). ``runs``: family, recall, user_auc,
+    user_auc_lo, user_auc_hi[, rec_recall]."""
+    has_rec = "rec_recall" in runs and runs["rec_recall"].notna().any()
+    fig, axes = plt.subplots(1, 2 if has_rec else 1, figsize=(11 if has_rec else 6, 4.4), squeeze=False)
+    for fam, g, c, mk in _families(runs):
+        r, u = g["recall"].to_numpy(float), g["user_auc"].to_numpy(float)
+        err = np.vstack([u - g["user_auc_lo"].to_numpy(float), g["user_auc_hi"].to_numpy(float) - u])
+        axes[0, 0].errorbar(r, u, yerr=err, fmt=mk, color=c, capsize=3, ms=6, label=fam)
+        if has_rec:
+            axes[0, 1].plot(r, g["rec_recall"].to_numpy(float), mk, color=c, ms=7, label=fam)
+    axes[0, 0].axhline(0.5, color="k", ls="--", lw=0.8, label="chance (0.5)")
+    axes[0, 0].set_ylabel("user_auc of the cover method (95% CI)")
+    axes[0, 0].set_title("thumb prediction (kNN vote over index neighbours)", fontsize=10)
+    if has_rec:
+        axes[0, 1].set_ylabel("recall@10 of recommendations")
+        axes[0, 1].set_title("recommendations retrieved through the index", fontsize=10)
+    for ax in axes.ravel():
+        ax.set_xlabel(f"index recall@{k} (vs brute force)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

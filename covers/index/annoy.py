@@ -120,6 +120,13 @@ class AnnoyIndex(Index):
             out.append(drop_self(r_ids, r_d, int(i), k))
         return pad_rows(out, k)
 
+    def search(self, Q: np.ndarray, k: int, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest items of each query vector, one query at a time: Annoy 1.17 holds the GIL per
+        query, so threads would not help and ``n_threads`` changes nothing (a batch is a loop)."""
+        out = [tuple(self.index_.get_nns_by_vector(np.asarray(q, np.float32).tolist(), k, search_k=self.search_k,
+                                                   include_distances=True)) for q in Q]
+        return pad_rows(out, k)
+
     def neighbours(self, k: int) -> Neighbours:
         """Dense (n, k) neighbours of every item (-1 / 0 where Annoy found fewer), queried in
         ``query_jobs`` processes over the index file; the same answer for any ``query_jobs``."""

@@ -27,8 +27,16 @@ def check_metric(metric: str) -> str:
     return metric
 
 
+def refuse_metric(part: str, metric: str, supported: tuple[str, ...], why: str) -> None:
+    """The one error for a metric of :data:`METRICS` an index cannot serve: names the part, the
+    metric, what it does support and why."""
+    check_metric(metric)
+    if metric not in supported:
+        raise ValueError(f"{part}: metric {metric!r} is not supported ({why}); use one of {supported}")
+
+
 def to_similarity(dist: np.ndarray, metric: str) -> np.ndarray:
-    """Annoy's distances -> similarity in a comparable direction.
+    """Distances in Annoy's conventions (every index returns these) -> similarity, larger = closer.
 
     angular: Annoy returns sqrt(2 - 2 cos), so cos = 1 - d^2/2; euclidean and
     manhattan: 1 / (1 + d); dot: Annoy returns the dot product itself.
@@ -67,6 +75,12 @@ class Index(Part, ABC):
     * ``query_rows(rows, k)``: (ids, distances) of the ``k`` nearest *other* items of each row,
       closest first, as (len(rows), k) arrays: int64 ids padded with -1 where fewer were found,
       float64 distances (0 there). ``neighbours(k)``: the same for every item, as similarities.
+    * ``search(Q, k, n_threads=None)``: the same for arbitrary query vectors (a user's taste, a
+      benchmark's queries), nothing excluded; ``n_threads`` caps the threads of this call (None:
+      the index's own query threads), so one-query-at-a-time speed can be measured on one thread.
+    * Distances follow Annoy's conventions whatever the library (angular: sqrt(2 - 2 cos);
+      euclidean: L2; manhattan: L1; dot: the product itself), so :func:`to_similarity` reads all.
+    * ``family()``: the name a sweep's plots draw one line for (ann-benchmarks' algorithm).
     * After ``build``/``load``: ``n_items_``, ``dim_``, ``size_bytes_``.
     """
 
@@ -100,8 +114,36 @@ class Index(Part, ABC):
         """(ids, distances), (len(rows), k) each; ids -1 where fewer than k were found."""
 
     @abstractmethod
+    def search(self, Q: np.ndarray, k: int, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, distances) of the k nearest items to each row of Q, (len(Q), k) each, -1 padded."""
+
+    @abstractmethod
     def neighbours(self, k: int) -> Neighbours:
         """Dense (n, k) neighbours of every item, similarities 0 where ids are -1."""
+
+    def family(self) -> str:
+        """One line per family in the sweep's recall/QPS plot: by default the module's name
+        (annoy, voyager, exact); an index whose build parameters change the algorithm says so."""
+        return type(self).__module__.rsplit(".", 1)[-1]
+
+
+def drop_self_block(ids: np.ndarray, dist: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`drop_self` for a block of answers to ``rows``' own vectors, each asked
+    for one more than it needs: drop the row's own id where the index returned it (wherever
+    duplicates put it), else the last column; pad or cut to k (ids -1 / distances 0 padded)."""
+    m, w = ids.shape
+    out_i = np.full((m, k), -1, np.int64)
+    out_d = np.zeros((m, k), np.float64)
+    if w == 0:
+        return out_i, out_d
+    own = ids == np.asarray(rows)[:, None]
+    drop = own.copy()
+    drop[~own.any(1), -1] = True  # exactly one column dropped per row
+    keep_i = ids[~drop].reshape(m, w - 1)[:, :k]
+    keep_d = dist[~drop].reshape(m, w - 1)[:, :k]
+    out_i[:, :keep_i.shape[1]] = keep_i
+    out_d[:, :keep_d.shape[1]] = np.where(keep_i >= 0, keep_d, 0.0)
+    return out_i, out_d
 
 
 def pad_rows(rows: list[tuple[list[int], list[float]]], k: int) -> tuple[np.ndarray, np.ndarray]:

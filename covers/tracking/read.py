@@ -19,7 +19,7 @@ from covers.config import is_result_key  # noqa: E402
 
 DEFAULT_METRICS = ["user_auc", "user_auc_lo", "user_auc_hi", "thumbs_auc", "coverage", "thumbs_auc_random",
                    "thumbs_auc_popularity", "user_auc_popularity", "index_recall_at_10", "genre_precision_at_10"]
-TIMING_MARKERS = ("seconds", "_ms_")
+TIMING_MARKERS = ("seconds", "_ms_", "_qps", "peak_memory")  # measured speed and memory: never compared as results
 
 
 def runs_frame(uri: str, experiment: str | None = None, parent_id: str | None = None,

@@ -25,7 +25,8 @@ from covers.config import is_result_key
 from covers.tracking import resolve_uri  # noqa: F401  (re-exported: tracking.resolve_uri)
 from covers.utils import PROJECT_ROOT, JobKilled
 
-KEY_PACKAGES = ("covers", "numpy", "scipy", "pillow", "annoy", "scikit-learn", "pandas", "mlflow", "hydra-core", "pyfftw")
+KEY_PACKAGES = ("covers", "numpy", "scipy", "pillow", "annoy", "voyager", "faiss-cpu", "scikit-learn", "pandas", "mlflow",
+                "hydra-core", "pyfftw")
 
 
 def retrying(fn, *args, attempts: int = 8, **kwargs):
