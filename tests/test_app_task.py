@@ -109,7 +109,7 @@ def test_seed_recipe_is_the_default_config(tmp_path):
 @pytest.mark.parametrize("group,choice,check", [
     ("experiment", "seed_2014", lambda c: c.hydra.sweeper.params.features == "pixel,gist" and c.tracking.experiment == "seed_2014"),
     ("experiment", "warm_cold", lambda c: dict(c.hydra.sweeper.params) == {
-        "split": "user_holdout,cold_items", "features": "pixel,gist", "scorer": "knn,history_knn,centroid"}
+        "split": "user_holdout,cold_items", "features": "pixel,gist", "scorer": "knn,history_knn"}
      and c.tracking.experiment == "warm_cold" and c.eval.tune),
     ("search", "optuna", lambda c: c.hydra.sweeper._target_.endswith("OptunaSweeper") and "norm" in c.hydra.sweeper.params),
     ("cluster", "local_parallel", lambda c: c.hydra.launcher._target_.endswith("JoblibLauncher") and c.n_jobs == 1),
