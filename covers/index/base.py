@@ -9,6 +9,7 @@ a speed parameter (threads, chunk sizes) and changes no answer.
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from covers.utils import Part
+from covers.utils import Part, release_rows
 
 METRICS = ("angular", "euclidean", "manhattan", "dot")
 
@@ -154,3 +155,28 @@ def pad_rows(rows: list[tuple[list[int], list[float]]], k: int) -> tuple[np.ndar
         ids[r, :len(r_ids)] = r_ids
         dist[r, :len(r_d)] = r_d
     return ids, dist
+
+
+class VectorSearchIndex(Index):
+    """An index whose library answers queries by vector (:meth:`Index.search`): item queries are
+    its own rows (``X_``) searched for k + 1 and the item itself dropped; all-items neighbours go
+    in chunks of ``query_chunk`` rows, each released from memory once answered."""
+
+    def query_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.asarray(rows, np.int64)
+        ids, dist = self.search(np.asarray(self.X_[np.sort(rows)])[np.argsort(np.argsort(rows))], k + 1)
+        return drop_self_block(ids, dist, rows, k)
+
+    def neighbours(self, k: int) -> Neighbours:
+        """Every item's k nearest others, in chunks of ``query_chunk`` items on ``query_jobs`` threads."""
+        t0 = time.perf_counter()
+        n = self.n_items_
+        ids = np.full((n, k), -1, np.int64)
+        sims = np.zeros((n, k), np.float64)
+        for a in range(0, n, int(self.query_chunk)):
+            b = min(a + int(self.query_chunk), n)
+            r_ids, r_d = self.query_rows(np.arange(a, b), k)
+            release_rows(self.X_, a, b)
+            ids[a:b] = r_ids
+            sims[a:b] = np.where(r_ids >= 0, to_similarity(r_d, self.metric), 0.0)
+        return Neighbours(ids, sims, time.perf_counter() - t0)

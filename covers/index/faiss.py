@@ -22,13 +22,12 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import time
 import weakref
 from pathlib import Path
 
 import numpy as np
 
-from covers.index.base import Index, Neighbours, drop_self_block, refuse_metric, to_similarity
+from covers.index.base import VectorSearchIndex, refuse_metric
 from covers.utils import release_rows, resolve_n_jobs
 
 SUPPORTED = ("angular", "euclidean", "dot")
@@ -41,7 +40,7 @@ def _rows(X: np.ndarray, a: int, b: int, normalise: bool) -> np.ndarray:
     return x
 
 
-class FaissIndex(Index):
+class FaissIndex(VectorSearchIndex):
     build_params = ("metric", "factory", "train_size", "seed", "build_threads")
     query_params = ("nprobe", "ef_search")
     file_suffix = ".faiss"
@@ -165,22 +164,3 @@ class FaissIndex(Index):
         ids[:, :kk] = i
         dist[:, :kk] = np.where(i >= 0, d, 0.0)  # an IVF probing few lists may find fewer than k
         return ids, dist
-
-    def query_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.asarray(rows, np.int64)
-        ids, dist = self.search(np.asarray(self.X_[np.sort(rows)])[np.argsort(np.argsort(rows))], k + 1)
-        return drop_self_block(ids, dist, rows, k)
-
-    def neighbours(self, k: int) -> Neighbours:
-        """Every item's k nearest others, in chunks of ``query_chunk`` items on ``query_jobs`` threads."""
-        t0 = time.perf_counter()
-        n = self.n_items_
-        ids = np.full((n, k), -1, np.int64)
-        sims = np.zeros((n, k), np.float64)
-        for a in range(0, n, int(self.query_chunk)):
-            b = min(a + int(self.query_chunk), n)
-            r_ids, r_d = self.query_rows(np.arange(a, b), k)
-            release_rows(self.X_, a, b)
-            ids[a:b] = r_ids
-            sims[a:b] = np.where(r_ids >= 0, to_similarity(r_d, self.metric), 0.0)
-        return Neighbours(ids, sims, time.perf_counter() - t0)
