@@ -37,6 +37,23 @@ def test_ivf_pq_is_approximate_and_nprobe_matters(X):
     assert FaissIndex(factory="IVF16,PQ8").family() == "faiss-IVF-PQ" and FaissIndex().family() == "faiss-HNSW"
 
 
+def test_refinement_re_ranks_pq_candidates_exactly(X):
+    """The PQ codes cap recall; RFlat re-ranks k_factor x k candidates by exact distance, so the
+    same codes at k_factor=32 find (nearly) what brute force finds, and k_factor=1 what PQ alone does."""
+    rows = np.arange(0, 2000, 7)
+    e_ids, e_d = ExactIndex("euclidean").build(X).query_rows(rows, 10)
+    pq = FaissIndex("euclidean", "IVF16,PQ2", nprobe=16, train_size=2000).build(X)  # 2 codes: a coarse order
+    r_pq = recall_at_k(pq.query_rows(rows, 10)[0], e_ids)
+    refined = {kf: FaissIndex("euclidean", "IVF16,PQ2,RFlat", nprobe=16, k_factor=kf, train_size=2000).build(X)
+               for kf in (1, 32)}
+    r1, r8 = (recall_at_k(refined[kf].query_rows(rows, 10)[0], e_ids) for kf in (1, 32))
+    assert r8 >= 0.95 and r8 > r_pq + 0.2 and abs(r1 - r_pq) < 0.05, (r_pq, r1, r8)
+    ids, d = refined[32].query_rows(rows, 10)
+    close = ids[:, 0] == e_ids[:, 0]
+    np.testing.assert_allclose(d[close, 0], e_d[close, 0], rtol=1e-4, atol=1e-4)  # exact distances after re-ranking
+    assert FaissIndex(k_factor=1).build_key() == FaissIndex(k_factor=8).build_key()
+
+
 @pytest.mark.parametrize("factory", ["HNSW16", "IVF16,PQ8"])
 def test_builds_are_byte_identical_and_reload(tmp_path, X, factory):
     a = FaissIndex("euclidean", factory, train_size=1000, seed=3).build(X, tmp_path / "a.faiss")
@@ -60,6 +77,7 @@ def test_query_parameters_are_not_the_build_key():
     (dict(metric="manhattan"), r"FaissIndex: metric 'manhattan' is not supported"),
     (dict(factory="HNSW32", nprobe=4), r"FaissIndex: nprobe=4 has no meaning for factory 'HNSW32'"),
     (dict(factory="IVF8,Flat", ef_search=4), r"FaissIndex: ef_search=4 has no meaning"),
+    (dict(factory="HNSW32", k_factor=4), r"FaissIndex: k_factor=4 has no meaning for factory 'HNSW32'"),
     (dict(factory="Nonsense7"), r"FaissIndex: factory 'Nonsense7' is not one FAISS can build"),
     (dict(factory="IVF64,Flat"), r"FaissIndex: factory 'IVF64,Flat' could not be trained on 20 rows"),
     (dict(factory=""), "FaissIndex: factory"), (dict(nprobe=0), "FaissIndex: nprobe"),

@@ -2,9 +2,11 @@
 
 Build parameters (the cache key): ``metric``, ``factory``, ``train_size`` and ``seed`` (the
 seeded sample of rows an IVF or PQ index is trained on; FAISS's own k-means seeds are fixed) and
-``build_threads``. Query parameters: ``nprobe`` (IVF: inverted lists visited) and ``ef_search``
-(HNSW: candidates searched); null keeps FAISS's default, and a value the factory has no use for
-(``nprobe`` on "HNSW32") is refused rather than ignored. ``query_jobs`` (the run's ``n_jobs``)
+``build_threads``. Query parameters: ``nprobe`` (IVF: inverted lists visited), ``ef_search``
+(HNSW: candidates searched) and ``k_factor`` (a refined factory such as "IVF1024,PQ64,RFlat":
+k_factor x k candidates from the compressed codes are re-ranked by exact distance, which is how
+an IVF-PQ index gets past the recall its codes cap); null keeps FAISS's default, and a value the
+factory has no use for (``nprobe`` on "HNSW32") is refused rather than ignored. ``query_jobs`` (the run's ``n_jobs``)
 and ``query_chunk`` only change speed.
 
 Determinism: training and IVF/PQ encoding give the same bytes for any thread count; HNSW inserts
@@ -42,16 +44,17 @@ def _rows(X: np.ndarray, a: int, b: int, normalise: bool) -> np.ndarray:
 
 class FaissIndex(VectorSearchIndex):
     build_params = ("metric", "factory", "train_size", "seed", "build_threads")
-    query_params = ("nprobe", "ef_search")
+    query_params = ("nprobe", "ef_search", "k_factor")
     file_suffix = ".faiss"
 
     def __init__(self, metric: str = "angular", factory: str = "HNSW32", nprobe: int | None = None,
-                 ef_search: int | None = None, train_size: int = 100_000, seed: int = 0, build_threads: int = 1,
+                 ef_search: int | None = None, k_factor: int | None = None, train_size: int = 100_000, seed: int = 0, build_threads: int = 1,
                  query_jobs: int = -1, query_chunk: int = 8192) -> None:
         self.metric = metric
         self.factory = factory
         self.nprobe = nprobe
         self.ef_search = ef_search
+        self.k_factor = k_factor
         self.train_size = train_size
         self.seed = seed
         self.build_threads = build_threads
@@ -63,7 +66,7 @@ class FaissIndex(VectorSearchIndex):
         refuse_metric("FaissIndex", self.metric, SUPPORTED, "FAISS's L1 metric works for brute force only")
         if not isinstance(self.factory, str) or not self.factory.strip():
             raise ValueError(f"FaissIndex: factory must be a FAISS index_factory string like 'HNSW32', got {self.factory!r}")
-        for name in ("nprobe", "ef_search"):
+        for name in ("nprobe", "ef_search", "k_factor"):
             if getattr(self, name) is not None:
                 self._require_int(name)
         self._require_int("train_size", "query_chunk")
@@ -78,14 +81,16 @@ class FaissIndex(VectorSearchIndex):
         import faiss
 
         ps = faiss.ParameterSpace()
-        for name, faiss_name, v in (("nprobe", "nprobe", self.nprobe), ("ef_search", "efSearch", self.ef_search)):
+        for name, faiss_name, v in (("nprobe", "nprobe", self.nprobe), ("ef_search", "efSearch", self.ef_search),
+                                    ("k_factor", "k_factor_rf", self.k_factor)):
             if v is None:
                 continue
             try:
                 ps.set_index_parameter(index, faiss_name, int(v))
             except RuntimeError:
                 raise ValueError(f"FaissIndex: {name}={v} has no meaning for factory {self.factory!r} "
-                                 f"(nprobe is for IVF, ef_search for HNSW); set it to null") from None
+                                 f"(nprobe is for IVF, ef_search for HNSW, k_factor for a refined ...,RFlat factory); "
+                                 f"set it to null") from None
 
     def build(self, X: np.ndarray, path: str | Path | None = None) -> "FaissIndex":
         import faiss
