@@ -78,18 +78,26 @@ class FileCovers(CoverSource):
 
 
 class ProceduralCovers(CoverSource):
-    """Covers rendered on demand by ``render(seed, index, style, image_size) -> PIL.Image``.
+    """Covers rendered on demand by ``render(seed, index, style, image_size, **kw) -> PIL.Image``.
 
     Deterministic per item, so a million-cover world needs no cover files to be reproducible.
+    ``kw`` is ``world`` (the same for every cover) plus, per cover, ``per_item`` (one array per
+    keyword, in the order of ``styles``: compact at a million covers, where dicts would not be).
     """
 
     def __init__(self, render: Callable, seed: int, styles: Sequence[str], image_size: int,
-                 indices: Sequence[int] | None = None) -> None:
+                 indices: Sequence[int] | None = None, per_item: dict[str, np.ndarray] | None = None,
+                 world: dict | None = None) -> None:
         self.render = render
         self.seed = seed
         self.styles = list(styles)
         self.image_size = image_size
         self.indices = list(range(len(self.styles))) if indices is None else list(indices)
+        self.per_item = {k: np.asarray(v) for k, v in (per_item or {}).items()}
+        self.world = dict(world or {})
+        bad = {k: len(v) for k, v in self.per_item.items() if len(v) != len(self.styles)}
+        if bad:
+            raise ValueError(f"ProceduralCovers: per_item arrays {bad} do not match {len(self.styles)} styles")
 
     def __len__(self) -> int:
         return len(self.styles)
@@ -98,9 +106,12 @@ class ProceduralCovers(CoverSource):
         return f"procedural cover #{self.indices[i]} (seed {self.seed}, style {self.styles[i]})"
 
     def one(self, i: int, size: int, mode: str) -> np.ndarray:
-        return finish(self.render(self.seed, self.indices[i], self.styles[i], self.image_size), size, mode)
+        kw = {k: v[i].item() for k, v in self.per_item.items()}
+        return finish(self.render(self.seed, self.indices[i], self.styles[i], self.image_size, **kw, **self.world),
+                      size, mode)
 
     def subset(self, keep: np.ndarray) -> "ProceduralCovers":
         keep = np.asarray(keep, bool)
         return ProceduralCovers(self.render, self.seed, [s for s, k in zip(self.styles, keep) if k], self.image_size,
-                                [i for i, k in zip(self.indices, keep) if k])
+                                [i for i, k in zip(self.indices, keep) if k],
+                                {name: v[keep] for name, v in self.per_item.items()}, self.world)

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from covers.data import _motifs, _planted
 from covers.data._styles import MIN_SIZE, STYLES, render
 
 __all__ = [
@@ -108,18 +109,32 @@ def render_cover(style: str, rng: np.random.Generator, size: int = 128) -> Image
     return render(style, rng, size)
 
 
-def render_item_cover(seed: int, index: int, style: str, size: int = 128) -> Image.Image:
-    """Cover ``index`` of the world with ``seed`` (same pixels as on disk)."""
-    return render(style, cover_rng(seed, index), size)
+def render_item_cover(seed: int, index: int, style: str, size: int = 128, *, cover_substyle: int = -1,
+                      artist: str | int | None = None, substyle_visual: str = "coarse",
+                      artist_visual: float = 0.0) -> Image.Image:
+    """Cover ``index`` of the world with ``seed`` (same pixels as on disk).
+
+    The planted overlays take the item's ``cover_substyle`` and ``artist`` (items.csv; -1 / None:
+    none) and the world's ``substyle_visual`` and ``artist_visual`` (world.json)."""
+    img = render(style, cover_rng(seed, index), size)
+    if cover_substyle is not None and int(cover_substyle) >= 0:
+        img = _motifs.draw_substyle(img, substyle_visual, int(cover_substyle))
+    if artist is not None and artist_visual > 0:
+        img = _motifs.draw_artist(img, _rng(_check_seed(seed), _planted.LOOK, _planted.artist_index(artist)),
+                                  artist_visual)
+    return img
 
 
 # --------------------------------------------------------------------------- items
 def make_items(n_items: int, n_genres: int = 8, off_style: float = 0.2, seed: int = 0, *,
-               popularity_sigma: float = 1.0, quality_popularity_corr: float = 0.5) -> pd.DataFrame:
-    """Item table: ``item_id, genre, style, quality, popularity``.
+               popularity_sigma: float = 1.0, quality_popularity_corr: float = 0.5, substyles: bool = False,
+               cover_signal_by_genre: dict[str, float] | None = None, albums_per_artist: float = 0.0) -> pd.DataFrame:
+    """Item table: ``item_id, genre, style, quality, popularity`` and, when planted, ``substyle``
+    (``substyles`` or a ``cover_signal_by_genre``), ``cover_substyle`` (the marker the cover
+    shows: with a ``cover_signal_by_genre``) and ``artist`` (``albums_per_artist > 0``).
 
     Item i depends only on (seed, n_genres, off_style, the popularity
-    parameters, i): a world with more items extends a smaller one.
+    parameters, the planted parameters, i): a world with more items extends a smaller one.
     """
     seed = _check_seed(seed)
     if not isinstance(n_items, (int, np.integer)) or n_items < 1:
@@ -151,13 +166,18 @@ def make_items(n_items: int, n_genres: int = 8, off_style: float = 0.2, seed: in
         parts.append((genre, style, quality, np.exp(popularity_sigma * z)))
     genre, style, quality, popularity = (np.concatenate(p)[:n_items] for p in zip(*parts))
     names = np.asarray(STYLES[:n_genres], dtype=object)
-    return pd.DataFrame({
+    items = pd.DataFrame({
         "item_id": [f"a{i:06d}" for i in range(n_items)],
         "genre": names[genre],
         "style": names[style],
         "quality": np.round(quality, 6),
         "popularity": np.round(popularity, 6),
     })
+    planted = _planted.check(STYLES[:n_genres], substyle_signal=1.0 if substyles else 0.0,
+                             cover_signal_by_genre=cover_signal_by_genre, albums_per_artist=albums_per_artist)
+    for col, vals in _planted.item_columns(seed, genre, STYLES[:n_genres], planted).items():
+        items[col] = vals
+    return items
 
 
 # --------------------------------------------------------------------------- users & thumbs
@@ -166,13 +186,13 @@ def simulate_thumbs(items: pd.DataFrame, *, n_users: int = 600, mean_thumbs_per_
                     noise: float = 0.5, bias_sd: float = 0.8, offset: float = -0.6,
                     concentration: float = 0.5, exposure_pref: float = 1.0,
                     popularity_exponent: float = 1.0, activity_sigma: float = 0.7,
-                    min_thumbs: int = 5) -> pd.DataFrame:
+                    min_thumbs: int = 5, substyle_signal: float = 0.0, artist_signal: float = 0.0) -> pd.DataFrame:
     """Synthetic users' thumbs on ``items`` (see the module docstring for the model).
 
     ``items`` needs ``item_id`` and ``genre`` only, so any labelled cover folder
     works; ``quality``/``popularity`` are used when present, else drawn from
-    ``seed``. Returns ``user_id, item_id, thumb, timestamp, true_score`` sorted
-    by user then time.
+    ``seed``. ``substyle_signal`` needs a ``substyle`` column and ``artist_signal`` an ``artist``
+    one. Returns ``user_id, item_id, thumb, timestamp, true_score`` sorted by user then time.
     """
     seed = _check_seed(seed)
     for col in ("item_id", "genre"):
@@ -221,6 +241,10 @@ def simulate_thumbs(items: pd.DataFrame, *, n_users: int = 600, mean_thumbs_per_
     u, i = u[order], i[order]
 
     true = signal * pref[u, gidx[i]] + quality_weight * quality[i] + bias[u] + offset
+    if substyle_signal or artist_signal:  # their own streams: the draws below stay today's
+        true = true + _planted.taste(seed, items, n_users, gidx, u, i,
+                                     _planted._real("substyle_signal", substyle_signal),
+                                     _planted._real("artist_signal", artist_signal))
     p = 1.0 / (1.0 + np.exp(-(true + noise * rng.standard_normal(len(u)))))
     thumb = (rng.random(len(u)) < p).astype(np.int64)
 
@@ -371,18 +395,35 @@ def _remove_stale_tmp(path: Path) -> None:
             pass
 
 
-def _render_covers(items: pd.DataFrame, out: Path, seed: int, size: int, progress: bool) -> None:
+def cover_kwargs(items: pd.DataFrame, params: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """What :func:`render_item_cover` needs beyond (seed, index, style, size): per item (from
+    items.csv columns, in row order) and per world (from world.json parameters)."""
+    per_item: dict[str, np.ndarray] = {}
+    world: dict[str, Any] = {}
+    if "cover_substyle" in items.columns:
+        per_item["cover_substyle"] = pd.to_numeric(items["cover_substyle"]).to_numpy(np.int8)
+        world["substyle_visual"] = params.get("substyle_visual", _planted.DEFAULTS["substyle_visual"])
+    if params.get("artist_visual", 0.0) > 0:
+        per_item["artist"] = np.array([_planted.artist_index(a) for a in items["artist"]], np.int64)
+        world["artist_visual"] = params["artist_visual"]
+    return per_item, world
+
+
+def _render_covers(items: pd.DataFrame, out: Path, seed: int, size: int, progress: bool,
+                   params: dict[str, Any]) -> None:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
     rows = list(zip(items["item_id"], items["style"]))
+    per_item, world = cover_kwargs(items, params)
     bar = tqdm(total=len(rows), desc="rendering covers", unit="cover", disable=not progress,
                file=sys.stderr) if tqdm else None
     t0 = time.perf_counter()
     for idx, (item_id, style) in enumerate(rows):
-        render_item_cover(seed, idx, style, size).save(out / f"{item_id}.png", format="PNG",
-                                                        compress_level=1)
+        extra = {k: v[idx] for k, v in per_item.items()}
+        render_item_cover(seed, idx, style, size, **extra, **world).save(out / f"{item_id}.png", format="PNG",
+                                                                          compress_level=1)
         if bar is not None:
             bar.update(1)
         elif progress and (idx + 1) % 1000 == 0:  # pragma: no cover
@@ -399,8 +440,10 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                    offset: float = -0.6, concentration: float = 0.5, exposure_pref: float = 1.0,
                    popularity_exponent: float = 1.0, activity_sigma: float = 0.7,
                    min_thumbs: int = 5, popularity_sigma: float = 1.0,
-                   quality_popularity_corr: float = 0.5, store_covers: bool | None = None,
-                   progress: bool = True) -> Path:
+                   quality_popularity_corr: float = 0.5, substyle_signal: float = 0.0,
+                   cover_signal_by_genre: dict[str, float] | None = None, substyle_visual: str = "coarse",
+                   albums_per_artist: float = 0.0, artist_signal: float = 0.0, artist_visual: float = 0.0,
+                   store_covers: bool | None = None, progress: bool = True) -> Path:
     """Write a cover world to ``path`` (atomically) and return ``path``.
 
     ``store_covers``: write every cover as ``covers/<item_id>.png`` (True), or nothing (False:
@@ -411,7 +454,8 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
 
     Generation happens in ``<path>.tmp-<pid>`` and is moved into place with
     :func:`os.replace`, so an interrupted run never leaves something that looks
-    like a world. If ``path`` already holds a world with the same parameters it
+    like a world. The planted parameters (module docstring) are recorded in ``world.json`` only
+    when they differ from their defaults, so a world without them keeps its identity. If ``path`` already holds a world with the same parameters it
     is returned as is; different parameters raise :class:`WorldMismatchError`.
     """
     path = Path(path)
@@ -424,10 +468,17 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                     concentration=concentration, exposure_pref=exposure_pref,
                     popularity_exponent=popularity_exponent, activity_sigma=activity_sigma,
                     min_thumbs=min_thumbs)
+    planted = _planted.check(STYLES[:n_genres], substyle_signal=substyle_signal,
+                             cover_signal_by_genre=cover_signal_by_genre, substyle_visual=substyle_visual,
+                             albums_per_artist=albums_per_artist, artist_signal=artist_signal,
+                             artist_visual=artist_visual)
+    if planted["cover_signal_by_genre"] is not None:
+        _motifs.check_visual(planted["substyle_visual"], int(image_size))
     if store_covers is None:
         store_covers = n_items <= STORE_COVERS_MAX
     params = _world_params(n_items=n_items, n_genres=n_genres, off_style=off_style,
                            image_size=image_size, seed=seed, **item_kw, **thumb_kw)
+    params.update(_planted.non_default(planted))  # absent when off: old worlds keep their parameters
     if not store_covers:  # stored worlds keep the parameters (and so the identity) they always had
         params["store_covers"] = 0
     if _existing_world(path, params):
@@ -439,11 +490,15 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
         shutil.rmtree(tmp)
     try:
         tmp.mkdir(parents=True)
-        items = make_items(n_items, n_genres, off_style, seed, **item_kw)
+        items = make_items(n_items, n_genres, off_style, seed, **item_kw,
+                           substyles=_planted.has_substyles(planted),
+                           cover_signal_by_genre=planted["cover_signal_by_genre"],
+                           albums_per_artist=planted["albums_per_artist"])
         if store_covers:
             (tmp / "covers").mkdir()
-            _render_covers(items, tmp / "covers", seed, int(image_size), progress)
-        thumbs = simulate_thumbs(items, seed=seed, **thumb_kw)
+            _render_covers(items, tmp / "covers", seed, int(image_size), progress, params)
+        thumbs = simulate_thumbs(items, seed=seed, **thumb_kw, substyle_signal=planted["substyle_signal"],
+                                 artist_signal=planted["artist_signal"])
         items.to_csv(tmp / "items.csv", index=False)
         thumbs.to_csv(tmp / "thumbs.csv", index=False)
         per_genre = {
@@ -460,6 +515,7 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                 "thumbs": len(thumbs), "up_rate": round(float(thumbs["thumb"].mean()), 6),
                 "off_style_items": int((items["genre"] != items["style"]).sum()),
                 "per_genre": per_genre,
+                **({"artists": int(items["artist"].nunique())} if "artist" in items.columns else {}),
             },
             "files": {"covers": "covers/<item_id>.png" if store_covers else
                       "procedural: covers.data.synthetic.render_item_cover(seed, row of items.csv, style, image_size)",

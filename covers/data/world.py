@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from covers.cache import Cache, key_of
+from covers.data._planted import DEFAULTS as PLANTED_DEFAULTS
 from covers.data.base import Catalogue, Dataset, SkipReport
 from covers.data.folder import FolderDataset
 
@@ -34,7 +36,9 @@ class SyntheticWorld(Dataset):
     on first use, then loads it through the folder-format loader, so the synthetic and the real
     path share one reader (a procedural world: the same thumbs/items reader, covers drawn).
 
-    ``**model`` (signal strengths etc.) goes to the generator as is. ``on_error`` applies to
+    ``**model`` (signal strengths, the planted sub-style and artist features etc.) goes to the
+    generator as is; a planted feature's parameter at its default (off) stays out of the key, so
+    listing it in the config keeps the world it always was. ``on_error`` applies to
     decoding the world's stored covers (a damaged PNG in the cache); it shapes no world, so it is
     not in the world's key."""
 
@@ -50,7 +54,8 @@ class SyntheticWorld(Dataset):
         self.seed = seed
         self.store_covers = store_covers
         self.on_error = on_error
-        self.model = dict(model)
+        # a mapping value (cover_signal_by_genre) arrives as a DictConfig from Hydra: keep plain data
+        self.model = {k: dict(v) if isinstance(v, Mapping) else v for k, v in model.items()}
 
     def get_params(self) -> dict:
         return {**super().get_params(), **self.model}  # **model: back to the keyword arguments it came from
@@ -67,7 +72,8 @@ class SyntheticWorld(Dataset):
         """What the generated world depends on (its cache key; unchanged since worlds were first cached)."""
         p = {"n_items": self.n_items, "n_users": self.resolved_n_users(), "mean_thumbs_per_user": self.mean_thumbs_per_user,
              "n_genres": self.n_genres, "off_style": self.off_style, "image_size": self.image_size, "seed": self.seed,
-             "model": dict(self.model)}
+             "model": {k: v for k, v in self.model.items()
+                       if not (k in PLANTED_DEFAULTS and v == PLANTED_DEFAULTS[k])}}
         if not self.stores_covers():  # stored worlds keep the key they always had
             p["store_covers"] = False
         return p
@@ -115,7 +121,7 @@ def load_procedural_world(path: str | Path, name: str = "synthetic") -> Catalogu
     loader's row-by-row diagnostics: a million items and two million thumbs load in seconds.
     """
     from covers.data.sources import ProceduralCovers
-    from covers.data.synthetic import STYLES, render_item_cover
+    from covers.data.synthetic import STYLES, cover_kwargs, render_item_cover
 
     root = Path(path).expanduser().resolve()
     params = json.loads((root / "world.json").read_text())["params"]
@@ -136,8 +142,9 @@ def load_procedural_world(path: str | Path, name: str = "synthetic") -> Catalogu
     thumbs["user"] = user_codes.astype(np.int64)
     canon = {s: s for s in STYLES}  # one str object per style: the source pickles small
     styles = [canon.get(s, s) for s in items["style"].tolist()]
+    per_item, world = cover_kwargs(items, params)  # planted overlays: the rows' markers and artists
     source = ProceduralCovers(render_item_cover, int(params["seed"]), styles, int(params["image_size"]),
-                              indices=gen_row.tolist())
+                              indices=gen_row.tolist(), per_item=per_item, world=world)
     return Catalogue(name=name, root=root, items=items, thumbs=thumbs, covers=source,
                    fingerprint=procedural_fingerprint(root), skipped=SkipReport())
 
@@ -145,15 +152,19 @@ def load_procedural_world(path: str | Path, name: str = "synthetic") -> Catalogu
 def procedural_fingerprint(root: str | Path) -> str:
     """Content hash of a procedural world: world.json, items.csv, thumbs.csv, the generator
     version and the source of the cover-drawing code (covers are a function of these)."""
-    from covers.data import _styles, images, synthetic
+    from covers.data import _motifs, _planted, _styles, images, synthetic
 
     root = Path(root)
+    params = json.loads((root / "world.json").read_text())["params"]
     h = hashlib.blake2b(digest_size=16)
     h.update(b"procedural-world\0" + synthetic.GENERATOR_VERSION.encode())
     for name in ("world.json", "items.csv", "thumbs.csv"):
         h.update(name.encode())
         with open(root / name, "rb") as f:
             h.update(hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).digest())
-    for mod in (_styles, images):
+    # the overlays' code only for worlds that draw them: the others keep the fingerprints (and so
+    # the feature caches) they always had
+    planted = (_motifs, _planted) if set(params) & set(_planted.DEFAULTS) else ()
+    for mod in (_styles, images, *planted):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()
