@@ -5,7 +5,8 @@ Both are pure functions of the cover, the item's planted attributes and (for the
 generator seeded by the artist alone, so a procedural world draws exactly what a stored one holds.
 
 *Sub-style marker* (``substyle_visual``). The cover's values are first squeezed into
-``[AMP, 255 - AMP]`` so that adding ``+-AMP`` never clips (clipping would shift local means):
+``[HEADROOM, 255 - HEADROOM]`` so that adding ``+-AMP`` (and a resize's ringing on top) never clips:
+clipping would shift local means, and with them the 16x16 pixels:
 
 - ``coarse``: one half of the cover is lightened by ``AMP`` and the other darkened by ``AMP``
   (top lighter for sub-style 0, bottom lighter for 1): a layout change a 16x16 thumbnail shows;

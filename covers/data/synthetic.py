@@ -5,7 +5,8 @@ in the same folder format as a real catalogue, so the ordinary loader reads it::
 
     DIR/covers/<item_id>.png   RGB covers (image_size x image_size); none in a procedural
                                world (``store_covers``), whose covers are drawn on demand
-    DIR/items.csv              item_id, genre, style, quality, popularity
+    DIR/items.csv              item_id, genre, style, quality, popularity (+ substyle,
+                               cover_substyle, artist when those features are planted)
     DIR/thumbs.csv             user_id, item_id, thumb, timestamp, true_score
     DIR/world.json             generator version, parameters, counts
 
@@ -38,6 +39,25 @@ b_u + offset`` and ``thumb ~ Bernoulli(sigmoid(true_score + noise * N(0, 1)))``.
 With ``signal = quality_weight = 0`` the thumbs depend only on the user
 (bias + noise) and are independent of the covers; a large ``signal`` makes the
 genre (hence, through the style, the cover) highly predictive.
+
+*Planted within-genre signals* (:mod:`covers.data._planted`, drawn by
+:mod:`covers.data._motifs`; every default is off and leaves the world, its files and its
+``world.json`` exactly as they were, because their draws come from streams of their own):
+
+- ``substyle_signal`` (0): each album has a ``substyle`` in {0, 1}; user u has a taste d[u, g] ~
+  N(0, 1) per genre, and ``true_score`` gains ``substyle_signal * d[u, g] * (2 substyle - 1)``, so
+  within one user and genre the thumbs vary (the oracle's per-genre AUC exceeds 0.5);
+- ``cover_signal_by_genre`` (null: no marker drawn), e.g. ``{minimal-techno: 1.0, default: 0.0}``:
+  per genre, the probability that the cover shows the album's own sub-style; otherwise it shows a
+  coin-flip decoy (items.csv ``cover_substyle``), so at 0 the cover's look is independent of the
+  sub-style and a cover method's per-genre AUC stays at 0.5;
+- ``substyle_visual`` (coarse | texture): the marker is a half-cover brightness layout (16x16
+  pixels see it) or fine horizontal-vs-vertical stripes whose local mean is the same for both
+  sub-styles (16x16 pixels average them away; GIST's oriented filters see them);
+- ``albums_per_artist`` (0: no artists): artists own runs of geometric(1/m) albums of one genre
+  (items.csv ``artist``, "r000042"); ``artist_signal`` (0) adds a rank-8 user x artist taste
+  z_u . w_a / sqrt(8) times it; ``artist_visual`` (0, in [0, 1]) blends the artist's tint, frame
+  and corner badge into each of their covers.
 
 Only ``n_genres <= len(STYLES)`` (8) is supported: more genres than distinct
 styles would make some genres visually indistinguishable, so it raises.
