@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra.utils import instantiate
+from PIL import Image
 
 from conftest import compose
 from covers.data import _planted
@@ -22,21 +23,23 @@ SMALL = dict(n_items=300, n_users=40, mean_thumbs_per_user=15, image_size=32, pr
 PLANT = {"minimal-techno": 1.0, "default": 0.0}
 
 
-def folder_digest(path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+def world_digests(path) -> tuple[str, str]:
+    """(hash of world.json, items.csv and thumbs.csv bytes, hash of every stored cover's decoded pixels)."""
+    files = hashlib.sha256(b"".join((path / n).read_bytes() for n in ("world.json", "items.csv", "thumbs.csv")))
+    pixels = hashlib.sha256()
+    for f in sorted((path / "covers").glob("*.png")):
+        with Image.open(f) as im:
+            pixels.update(np.asarray(im).tobytes())
+    return files.hexdigest()[:16], pixels.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- the default world
 def test_the_default_world_is_unchanged(tmp_path):
     omitted = generate_world(tmp_path / "omitted", **SMALL)
     explicit = generate_world(tmp_path / "explicit", **SMALL, **_planted.DEFAULTS)
-    # every file (world.json, items.csv, thumbs.csv, every cover PNG) as main wrote it before
-    # the planted features existed (digest computed there on 2026-12-03)
-    assert folder_digest(omitted) == folder_digest(explicit) == "e0dbbf003479d23e"
+    # the files' bytes and the covers' pixels as main wrote them before the planted features
+    # existed (digests computed there on 2026-12-03; pixels, not PNG bytes: zlib builds differ)
+    assert world_digests(omitted) == world_digests(explicit) == ("f50626545a4abd48", "efc3d5183dfce7df")
     assert list(pd.read_csv(omitted / "items.csv").columns) == ["item_id", "genre", "style", "quality", "popularity"]
     assert not set(json.loads((omitted / "world.json").read_text())["params"]) & set(_planted.DEFAULTS)
 

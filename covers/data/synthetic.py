@@ -488,7 +488,8 @@ def generate_world(path: str | os.PathLike, *, n_items: int = 3000, n_users: int
                     concentration=concentration, exposure_pref=exposure_pref,
                     popularity_exponent=popularity_exponent, activity_sigma=activity_sigma,
                     min_thumbs=min_thumbs)
-    planted = _planted.check(STYLES[:n_genres], substyle_signal=substyle_signal,
+    genres = STYLES[:n_genres] if isinstance(n_genres, (int, np.integer)) else STYLES  # bad ones: make_items says
+    planted = _planted.check(genres, substyle_signal=substyle_signal,
                              cover_signal_by_genre=cover_signal_by_genre, substyle_visual=substyle_visual,
                              albums_per_artist=albums_per_artist, artist_signal=artist_signal,
                              artist_visual=artist_visual)
