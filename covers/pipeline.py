@@ -334,7 +334,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     scores_path = out / "scores.parquet"
     scores.to_parquet(scores_path, index=False)
     table.to_csv(out / "results.csv")
-    (out / "results.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
+    (out / "results.md").write_text(evaluate.results_markdown(table))
     artifacts += [scores_path, out / "results.csv", out / "results.md"] + ([out / "ranking.csv"] if s.ranking else [])
     if grids:
         artifacts.append(out / "tuning.csv")

@@ -187,3 +187,14 @@ def test_a_method_covering_no_thumb_has_no_covered_auc():
     metrics, table = summarise(scores, n_boot=10, seed=0)
     assert np.isnan(metrics["user_auc_covered_other"]) and metrics["coverage_other"] == 0.0
     assert metrics["user_auc_other"] == pytest.approx(0.3125)  # over every thumb, as before
+
+
+def test_results_markdown_leads_with_user_auc_and_explains_thumbs_auc():
+    scores = hand_scores()
+    scores["score_user_mean"], scores["covered_user_mean"] = scores["user"].astype(float), True
+    _, table = summarise(scores, n_boot=20, seed=0)
+    md = evaluate.results_markdown(table)
+    header = md.splitlines()[0].split("|")
+    cols = [c.strip() for c in header if c.strip()]
+    assert cols[1] == "user_auc" and cols[-3:] == ["thumbs_auc", "thumbs_auc_lo", "thumbs_auc_hi"]
+    assert f"user_mean, which sees no cover, scores {table.loc['user_mean', 'thumbs_auc']:.4f}" in md

@@ -139,3 +139,17 @@ def _per_genre(scores: pd.DataFrame, genres, n_boot: int, seed: int, min_users: 
             lo, hi = normal_interval(ua.mean, replicates(UserAUCFrame, users[m], items[m], y[m], s, n_boot, seed).sd())
             metrics.update({f"genre_user_auc/{genre}": ua.mean, f"genre_user_auc_lo/{genre}": lo,
                             f"genre_user_auc_hi/{genre}": hi})
+
+
+def results_markdown(table: pd.DataFrame) -> str:
+    """results.md: user_auc and the paired differences first, thumbs_auc last and explained."""
+    lead = [c for c in ("user_auc", "user_auc_lo", "user_auc_hi", "diff_user_auc", "diff_lo", "diff_hi", "p_holm",
+                        "p", "wilcoxon_p", "coverage", "user_auc_covered", "users_evaluated") if c in table]
+    last = [c for c in ("thumbs_auc", "thumbs_auc_lo", "thumbs_auc_hi") if c in table]
+    rest = [c for c in table.columns if c not in lead and c not in last]
+    text = table[lead + rest + last].to_markdown(floatfmt=".4f") + "\n"
+    if "thumbs_auc" in table and "user_mean" in table.index and UNDER_TEST in table.index:
+        text += (f"\nthumbs_auc pools every user's thumbs, so it rewards knowing who is generous: user_mean, which "
+                 f"sees no cover, scores {table.loc['user_mean', 'thumbs_auc']:.4f} against the covers' "
+                 f"{table.loc[UNDER_TEST, 'thumbs_auc']:.4f}. Judge by user_auc.\n")
+    return text
