@@ -24,14 +24,14 @@ from covers.cache import Cache, key_of
 from covers.data.base import Catalogue, Dataset, drop_items
 from covers.data.images import decoder_params
 from covers.evaluation import evaluate, ranking, tuning
-from covers.evaluation.metrics import genre_precision_at_k, recall_at_k
+from covers.evaluation.metrics import genre_precision_at_k, recall_at_k, same_artist_at_k
 from covers.features.base import FeatureExtractor
 from covers.features.engines.base import Engine
 from covers.index.base import Index
 from covers.index.exact import exact_search
 from covers.norm import Normaliser, fit_transform_rows, normaliser_key
 from covers.scorers.base import Context, Scorer
-from covers.split import Splitter
+from covers.split import Splitter, with_artists
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,8 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         nb = parts.index.neighbours(k_needed)
     info["index_family"] = parts.index.family()
 
-    split = parts.split.split(ds.thumbs)
+    artists = ds.artists()
+    split = parts.split.split(with_artists(ds.thumbs, artists))  # split=cold_artists reads them
     ctx = Context(n_users=ds.n_users, n_items=ds.n_items, neighbours=nb, features=Xn, items=ds.items)
     skipped_methods: dict[str, str] = {}
     t0 = time.perf_counter()
@@ -324,9 +325,11 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
         features_seconds=info["features_seconds"],
     )
     metrics.update(index_metrics(parts.index, Xn, s))
+    k = min(s.recall_k, nb.ids.shape[1])
     if genres is not None:
-        k = min(s.recall_k, nb.ids.shape[1])
         metrics[f"genre_precision_at_{k}"], metrics["genre_precision_items"] = genre_precision_at_k(nb.ids, genres, k)
+    if artists is not None:  # how often a cover's neighbours are its own artist's albums (the artist confound)
+        metrics[f"same_artist_at_{k}"], metrics["same_artist_items"] = same_artist_at_k(nb.ids, artists, k)
     metrics["run_seconds"] = time.perf_counter() - t_start
     info["skipped"] = ds.skipped.summary()
 
@@ -334,7 +337,7 @@ def run(parts: Parts, settings: Settings, out_dir: str | Path) -> Result:
     scores_path = out / "scores.parquet"
     scores.to_parquet(scores_path, index=False)
     table.to_csv(out / "results.csv")
-    (out / "results.md").write_text(table.to_markdown(floatfmt=".4f") + "\n")
+    (out / "results.md").write_text(evaluate.results_markdown(table))
     artifacts += [scores_path, out / "results.csv", out / "results.md"] + ([out / "ranking.csv"] if s.ranking else [])
     if grids:
         artifacts.append(out / "tuning.csv")

@@ -50,13 +50,13 @@ def test_render_a_sweep(tmp_path):
     assert table["job"].tolist() == [str(i) for i in range(11)]  # numeric order, not 0, 1, 10, 2, ...
     assert table["run"].tolist() == [r["name"] for r in results] and read == results
     assert table.loc[0, "user_auc"] == 0.61 and table.loc[1, "thumbs_auc_user_mean"] == 0.71
-    assert [c for c in table.columns if c in SHOWN] == ["user_auc", "thumbs_auc", "coverage", "thumbs_auc_user_mean"]
+    assert [c for c in table.columns if c in SHOWN] == ["user_auc", "coverage", "thumbs_auc", "thumbs_auc_user_mean"]
     text, n_failed = render(tmp_path)
     lines = text.splitlines()
     assert n_failed == 2 and lines[0] == f"[covers] sweep {tmp_path}"
-    assert lines[1].split() == ["job", "run", "status", "user_auc", "thumbs_auc", "coverage", "thumbs_auc_user_mean",
+    assert lines[1].split() == ["job", "run", "status", "user_auc", "coverage", "thumbs_auc", "thumbs_auc_user_mean",
                                 "seconds"]
-    assert lines[2].split() == ["0", "norm=zscore", "FINISHED", "0.6100", "0.7000", "1.0000", "0.6900", "2.0000"]
+    assert lines[2].split() == ["0", "norm=zscore", "FINISHED", "0.6100", "1.0000", "0.7000", "0.6900", "2.0000"]
     assert "  1 job(s) skipped: already FINISHED with the same config and code (resume=false reruns them)" in lines
     assert "  FAILED norm=pca: ValueError: bad" in lines and "  KILLED norm=standardize: WorkKilled: signal 9" in lines
     # user_mean beats the method's global AUC in one run (l2: 0.71 > 0.66): said once, with the count

@@ -53,7 +53,7 @@ BASELINES = {"default": ["random", "popularity", "user_mean", "item_knn_cf", "al
 @pytest.mark.parametrize("group,choices", [
     ("dataset", ["synthetic", "folder"]), ("features", ["pixel", "gist", "gist_gray"]),
     ("norm", ["none", "zscore", "l2", "standardize", "pca"]), ("index", ["annoy", "exact", "faiss", "voyager"]),
-    ("split", ["user_holdout", "temporal", "cold_items"]), ("scorer", ["knn", "history_knn", "centroid"]),
+    ("split", ["user_holdout", "temporal", "cold_items", "cold_artists"]), ("scorer", ["knn", "history_knn", "centroid"]),
     ("baselines", ["default", "full", "none", "simple"]), ("engine", ["local", "dask"]),
 ])
 def test_every_group_composes_and_instantiates(tmp_path, group, choices):

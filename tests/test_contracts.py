@@ -24,7 +24,7 @@ from covers.index.base import Index, Neighbours
 from covers.index.exact import ExactIndex
 from covers.norm import Normaliser
 from covers.scorers.base import Context, Scorer, Scores
-from covers.split import Split, Splitter
+from covers.split import Split, Splitter, with_artists
 
 TINY = ["dataset.n_items=120", "dataset.n_users=40", "dataset.mean_thumbs_per_user=20", "dataset.image_size=32"]
 
@@ -46,6 +46,7 @@ BAD = {
     "UserHoldout": {"test_frac": 1.5},
     "Temporal": {"min_thumbs": 1},
     "ColdItems": {"item_frac": 0.0},
+    "ColdArtists": {"artist_frac": 1.0},
     "KNNScorer": {"k": 0},
     "CentroidScorer": {"chunk": 0},
     "RandomScorer": None,  # any seed is a seed
@@ -208,7 +209,11 @@ def test_splitter_contract(choice, node, world):
     sp = make(node)
     assert isinstance(sp, Splitter)
     assert_stores(sp, node)
-    thumbs = world["ds"].thumbs
+    ds = world["ds"]
+    # as the pipeline passes them: with their item's artist (split=cold_artists reads it); a world
+    # without artists gets three albums an artist, so that every splitter is exercised
+    artists = ds.artists() if ds.artists() is not None else np.arange(ds.n_items) // 3
+    thumbs = with_artists(ds.thumbs, artists)
     a, b = sp.split(thumbs), roundtrip(sp).split(thumbs)
     assert isinstance(a, Split)
     pd.testing.assert_frame_equal(a.train, b.train)

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import crossed_thumbs, naive_pigeonhole
+from conftest import crossed_thumbs
 from covers.evaluation import evaluate
 from covers.evaluation.evaluate import UNDER_TEST, method_names, score_methods, summarise
 from covers.evaluation.metrics import thumbs_auc, user_auc
 
 
-from covers.evaluation.metrics import percentile_interval, pigeonhole_replicates, thumbs_auc_replicates
+from covers.evaluation.intervals import ThumbsAUCFrame, UserAUCFrame, normal_interval, p_value, replicates
 from covers.scorers.base import Context, NotApplicable, Scorer, Scores
 from covers.scorers.baselines import OracleScorer, PopularityScorer, RandomScorer
 from covers.split import Split
@@ -102,14 +102,16 @@ def test_summarise_hand_worked():
     assert table.loc["other", "diff_user_auc"] == metrics["diff_user_auc_other"]
     assert np.isnan(table.loc["method", "diff_user_auc"])  # the method is not compared to itself
     assert not any(k.startswith("diff_") and k.endswith("_method") for k in metrics)
-    # intervals: the percentiles of the user-and-album replicates, the same draws for every method
+    # intervals: normal, with the calibrated sd of the one-way replicates (same draws for every method)
     u, i, y = scores["user"].to_numpy(), scores["item"].to_numpy(), scores["thumb"].to_numpy()
     sm, so = scores["score_method"].to_numpy(), scores["score_other"].to_numpy()
-    rm, ro = pigeonhole_replicates(u, i, y, sm, 50, 1), pigeonhole_replicates(u, i, y, so, 50, 1)
-    assert (metrics["user_auc_lo"], metrics["user_auc_hi"]) == percentile_interval(rm)
-    assert (metrics["diff_user_auc_lo_other"], metrics["diff_user_auc_hi_other"]) == percentile_interval(rm - ro)
-    assert (metrics["thumbs_auc_lo_other"], metrics["thumbs_auc_hi_other"]) == percentile_interval(
-        thumbs_auc_replicates(u, i, y, so, 50, 1))
+    rm, ro = replicates(UserAUCFrame, u, i, y, sm, 50, 1), replicates(UserAUCFrame, u, i, y, so, 50, 1)
+    assert (metrics["user_auc_lo"], metrics["user_auc_hi"]) == normal_interval(0.875, rm.sd())
+    assert (metrics["diff_user_auc_lo_other"], metrics["diff_user_auc_hi_other"]) == normal_interval(
+        0.5625, (rm - ro).sd())
+    assert (metrics["thumbs_auc_lo_other"], metrics["thumbs_auc_hi_other"]) == normal_interval(
+        metrics["thumbs_auc_other"], replicates(ThumbsAUCFrame, u, i, y, so, 50, 1).sd())
+    assert metrics["p_other"] == p_value(0.5625, (rm - ro).sd()) == metrics["p_holm_other"]  # a family of one
     # names: <metric> for the method, <metric>_<baseline> for the others; no genres given, none reported
     assert {"user_auc", "user_auc_other", "wilcoxon_p_other"} <= set(metrics)
     assert not any(k.startswith("genre_") for k in metrics) and list(table.index) == ["method", "other"]
@@ -118,15 +120,18 @@ def test_summarise_hand_worked():
 def test_a_cover_in_two_genres_counts_in_both():
     scores = hand_scores()
     genres = [frozenset({"a"}), frozenset({"a", "b"}), frozenset({"b"}), frozenset()]  # album 3: no genre
-    metrics, table = summarise(scores, genres, n_boot=20, seed=0)
+    metrics, table = summarise(scores, genres, n_boot=20, seed=0, min_genre_users=1)
     assert sorted(k for k in metrics if k.startswith("genre_user_auc/")) == ["genre_user_auc/a", "genre_user_auc/b"]
+    assert metrics["genre_users/a"] == 2 and metrics["genre_users/b"] == 2
+    assert metrics["genre_user_auc_lo/a"] <= 1.0 <= metrics["genre_user_auc_hi/a"]
     # genre a = albums 0 and 1: the method ranks both users' pairs right; other: 0 and a tie -> 0.25
     assert metrics["genre_user_auc/a"] == 1.0 and table.loc["other", "user_auc[a]"] == pytest.approx(0.25)
     # genre b = albums 1 and 2: without album 1 every user would have one class there (NaN)
     assert metrics["genre_user_auc/b"] == 1.0 and table.loc["other", "user_auc[b]"] == pytest.approx(0.5)
     assert table.loc["method", "user_auc[b]"] == metrics["genre_user_auc/b"]
-    a = scores["item"].isin([0, 1]).to_numpy()
-    assert metrics["genre_thumbs_auc/a"] == thumbs_auc(scores["thumb"][a], scores["score_method"][a]) == 1.0
+    # with fewer users than min_genre_users a genre gives its count and no number
+    few, few_table = summarise(scores, genres, n_boot=20, seed=0, min_genre_users=3)
+    assert few["genre_users/a"] == 2 and "genre_user_auc/a" not in few and np.isnan(few_table.loc["method", "user_auc[a]"])
     b = scores["item"].isin([1, 2]).to_numpy()
     assert table.loc["other", "user_auc[b]"] == user_auc(scores["user"][b], scores["thumb"][b],
                                                          scores["score_other"][b]).mean
@@ -140,19 +145,24 @@ def test_summarise_without_the_method_reports_no_differences():
     assert evaluate.UNDER_TEST not in method_names(scores)
 
 
-def test_paired_difference_interval_resamples_users_and_albums_together():
-    """The method-minus-baseline interval: both methods on the same replicates, differenced."""
+def test_paired_difference_interval_is_the_difference_of_the_same_replicates():
+    """The method-minus-baseline interval: both methods on the same draws, differenced per scheme."""
     users, items, y, s = crossed_thumbs()
     other = np.round(np.random.default_rng(9).normal(size=y.size) + 0.2 * y, 1)
     frame = pd.DataFrame({"user": users, "item": items, "thumb": y, "score_method": s, "covered_method": True,
-                          "score_other": other, "covered_other": True})
+                          "score_other": other, "covered_other": True, "score_third": -other, "covered_third": True})
     metrics, table = summarise(frame, n_boot=200, seed=3)
-    d = naive_pigeonhole(users, items, y, s, 200, 3) - naive_pigeonhole(users, items, y, other, 200, 3)
-    assert metrics["diff_user_auc_lo_other"] == pytest.approx(np.quantile(d, 0.025), abs=1e-9)
-    assert metrics["diff_user_auc_hi_other"] == pytest.approx(np.quantile(d, 0.975), abs=1e-9)
+    d = replicates(UserAUCFrame, users, items, y, s, 200, 3) - replicates(UserAUCFrame, users, items, y, other, 200, 3)
+    lo, hi = normal_interval(metrics["diff_user_auc_other"], d.sd())
+    assert metrics["diff_user_auc_lo_other"] == pytest.approx(lo, abs=1e-12)
+    assert metrics["diff_user_auc_hi_other"] == pytest.approx(hi, abs=1e-12)
     assert table.loc["other", "diff_lo"] == metrics["diff_user_auc_lo_other"]
     # the point estimate is still the mean per-user difference
     assert metrics["diff_user_auc_other"] == pytest.approx(metrics["user_auc"] - metrics["user_auc_other"])
+    # Holm over the two baselines: the smaller p times 2, the larger times 1 (and never below the first)
+    p = sorted([metrics["p_other"], metrics["p_third"]])
+    assert sorted([metrics["p_holm_other"], metrics["p_holm_third"]]) == pytest.approx(
+        [min(1, 2 * p[0]), max(min(1, 2 * p[0]), p[1])])
 
 
 def test_user_auc_covered_uses_only_the_thumbs_with_evidence():
@@ -177,3 +187,14 @@ def test_a_method_covering_no_thumb_has_no_covered_auc():
     metrics, table = summarise(scores, n_boot=10, seed=0)
     assert np.isnan(metrics["user_auc_covered_other"]) and metrics["coverage_other"] == 0.0
     assert metrics["user_auc_other"] == pytest.approx(0.3125)  # over every thumb, as before
+
+
+def test_results_markdown_leads_with_user_auc_and_explains_thumbs_auc():
+    scores = hand_scores()
+    scores["score_user_mean"], scores["covered_user_mean"] = scores["user"].astype(float), True
+    _, table = summarise(scores, n_boot=20, seed=0)
+    md = evaluate.results_markdown(table)
+    header = md.splitlines()[0].split("|")
+    cols = [c.strip() for c in header if c.strip()]
+    assert cols[1] == "user_auc" and cols[-3:] == ["thumbs_auc", "thumbs_auc_lo", "thumbs_auc_hi"]
+    assert f"user_mean, which sees no cover, scores {table.loc['user_mean', 'thumbs_auc']:.4f}" in md

@@ -43,9 +43,13 @@ def test_ratio_means_weights_users_equally_and_its_replicates_bracket_it():
     A = np.array([[1.0], [1.0], [0.0], [0.0]])
     point, reps = ratio_means(users, items, A, np.ones((4, 1)), n_boot=200, seed=1)
     assert point[0] == pytest.approx((2 / 3 + 0) / 2)  # a mean over users, not over thumbs
-    assert reps.shape == (200, 1) and np.nanmin(reps) <= point[0] <= np.nanmax(reps)
+    assert len(reps) == 1 and reps[0].users.shape == (200,)
+    for r in (reps[0].users, reps[0].albums, reps[0].thumbs):
+        assert np.nanmin(r) <= point[0] <= np.nanmax(r)
+    # user 1 drawn twice, user 0 not: the mean is user 1's 0; drawn once each: the point
+    assert set(np.round(reps[0].users[np.isfinite(reps[0].users)], 6)) <= {0.0, round(point[0], 6), round(2 / 3, 6)}
     again = ratio_means(users, items, A, np.ones((4, 1)), n_boot=200, seed=1)[1]
-    assert np.array_equal(reps, again, equal_nan=True)
+    assert np.array_equal(reps[0].thumbs, again[0].thumbs, equal_nan=True) and reps[0].sd() == again[0].sd()
 
 
 @pytest.fixture(scope="module")

@@ -52,4 +52,5 @@ def test_knn_refuses_bad_parameters_and_too_few_neighbours():
     with pytest.raises(ValueError, match="needs the index's neighbours"):
         KNNScorer(k=1).fit(train, Context(1, 2))
     assert KNNScorer(k=7).neighbours_needed() == 7  # what the pipeline queries the index for
-    assert KNNScorer(k=7, chunk=3).result_params() == {"class": "KNNScorer", "k": 7, "shrinkage": 1.0}
+    assert KNNScorer(k=7, chunk=3).result_params() == {"class": "KNNScorer", "k": 7, "shrinkage": 1.0,
+                                                             "exclude_same_artist": False}

@@ -12,8 +12,10 @@ from omegaconf import DictConfig
 
 from covers.tracking.write import ui_command
 
-SHOWN = ["user_auc", "thumbs_auc", "coverage", "thumbs_auc_random", "thumbs_auc_popularity",
-         "thumbs_auc_user_mean", "thumbs_auc_oracle", "index_recall_at_10", "index_qps_single", "recall_at_10",
+#: user_auc first, with the baselines' user_auc beside it; thumbs_auc only next to user_mean's,
+#: the baseline that shows what it rewards (knowing who is generous, without any cover)
+SHOWN = ["user_auc", "user_auc_lo", "user_auc_hi", "user_auc_random", "user_auc_popularity", "user_auc_oracle",
+         "coverage", "thumbs_auc", "thumbs_auc_user_mean", "index_recall_at_10", "index_qps_single", "recall_at_10",
          "down_at_10"]
 
 

@@ -89,6 +89,25 @@ class Catalogue:
         return [frozenset() if v != v or v is None else
                 frozenset(x for x in (str(v).split(sep) if sep else [str(v)]) if x) for v in self.items[col]]
 
+    def artists(self) -> np.ndarray | None:
+        """Each item's artist as an integer code (-1: unknown); None without an ``artist`` column.
+        See :func:`item_artists`."""
+        return item_artists(self.items)
+
+
+def item_artists(items: pd.DataFrame | None) -> np.ndarray | None:
+    """The one reading of the items' ``artist`` column: int64 codes in item order, numbered by
+    sorted artist name, -1 where the artist is unknown (an empty or whitespace-only cell, or no
+    metadata row). Names are compared exactly after stripping whitespace ("The Cure" and "the
+    cure" are two artists). None when ``items`` is None or has no ``artist`` column."""
+    if items is None or "artist" not in items:
+        return None
+    names = items["artist"].astype(object).where(items["artist"].notna(), "").astype(str).str.strip()
+    known = (names != "").to_numpy()
+    codes = np.full(len(names), -1, dtype=np.int64)
+    codes[known] = np.unique(names[known].to_numpy(), return_inverse=True)[1]
+    return codes
+
 
 def drop_items(ds: Catalogue, bad: np.ndarray) -> Catalogue:
     """A copy of ``ds`` without the items at positions ``bad`` (and their thumbs), re-coded."""

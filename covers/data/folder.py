@@ -4,7 +4,8 @@
     DIR/thumbs.csv | thumbs.parquet user_id,item_id,thumb[,timestamp][,true_score]
                                     thumb: 1/0, 1/-1, up/down, true/false, yes/no
                                     timestamp: unix seconds or ISO 8601 (read as UTC)
-    DIR/items.csv                   optional: item_id + any metadata (genre, ...)
+    DIR/items.csv                   optional: item_id + any metadata (genre, artist, ...)
+                                    artist: a name (string); empty = unknown artist
 
 Ids are strings (``007`` stays ``007``). CSVs are UTF-8 (a BOM is fine). Problems are
 never dropped silently: each one is recorded in a :class:`SkipReport` naming the file and
@@ -24,6 +25,11 @@ Policies (documented, because they decide numbers):
   read (empty id, wrong number of fields) too (``malformed_item_row``), a repeated item
   keeps its first row (``duplicate_item_row``); a cover without an ``items.csv`` row is kept
   with empty metadata;
+- an ``artist`` cell is stripped of whitespace; an empty one is an unknown artist. A placeholder
+  that names no artist (:data:`ARTIST_PLACEHOLDERS`: ``nan``, ``None``, ``Unknown``,
+  ``Various Artists``, ...) is read as unknown and reported (``placeholder_artist``): kept as a
+  name it would make every such album one artist, and artist-aware evaluation
+  (``split=cold_artists``, ``scorer.exclude_same_artist``) would treat them as one;
 - a file under covers/ whose extension is not an image format is skipped
   (``not_an_image_file``); two files with one stem keep the first in path order
   (``duplicate_cover_id``). Files that have an image extension but are empty, truncated or
@@ -64,6 +70,9 @@ THUMB_VALUES = {
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff",
               ".ppm", ".pgm"} | ({".avif"} if pil_features.check("avif") else set())
+#: ``artist`` values that name no artist (compared lower-case): read as unknown, and reported
+ARTIST_PLACEHOLDERS = frozenset({"nan", "none", "null", "n/a", "unknown", "unknown artist", "[unknown]",
+                                 "various", "various artists", "[various artists]"})
 #: rows listed per skip kind; the counts are always exact
 LIST_LIMIT = 10_000
 
@@ -280,8 +289,22 @@ class FolderDataset(Dataset):
         self._problems(report, "missing_cover", int(nocover.sum()),
                        [(f"{ipath}:line {ln}", f"item {i!r} has no file under covers/")
                         for ln, i in zip(meta.loc[nocover, "src_line"][:LIST_LIMIT], meta.loc[nocover, "item_id"])], str(ipath))
-        meta = meta.loc[~nocover].drop(columns="src_line")
+        meta = meta.loc[~nocover]
+        if "artist" in meta:
+            meta = self._read_artists(meta, ipath, report)
+        meta = meta.drop(columns="src_line")
         return ids.merge(meta, on="item_id", how="left"), listed_ids
+
+    def _read_artists(self, meta: pd.DataFrame, ipath: Path, report: SkipReport) -> pd.DataFrame:
+        """``artist`` stripped; placeholders (:data:`ARTIST_PLACEHOLDERS`) reported and emptied (unknown)."""
+        meta = meta.assign(artist=meta["artist"].str.strip())
+        bad = meta["artist"].str.lower().isin(ARTIST_PLACEHOLDERS)
+        self._problems(report, "placeholder_artist", int(bad.sum()),
+                       [(f"{ipath}:line {ln}", f"item {i!r}: artist {a!r} names no artist; read as unknown")
+                        for ln, i, a in zip(meta.loc[bad, "src_line"][:LIST_LIMIT], meta.loc[bad, "item_id"],
+                                            meta.loc[bad, "artist"])], str(ipath))
+        meta.loc[bad, "artist"] = ""
+        return meta
 
     def _clean_thumbs(self, t: pd.DataFrame, known: set[str], listed: set[str], report: SkipReport) -> pd.DataFrame:
         src, unit = t.attrs.get("source", "thumbs"), t.attrs.get("unit", "line")

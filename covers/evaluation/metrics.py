@@ -168,6 +168,28 @@ def genre_precision_at_k(nb_ids: np.ndarray, genres: list[frozenset] | np.ndarra
     return (hits / n if n else float("nan")), n
 
 
+def same_artist_at_k(nb_ids: np.ndarray, artists: np.ndarray, k: int) -> tuple[float, int]:
+    """Mean share of each item's k index neighbours by its own artist (the artist confound's size).
+
+    A cover kNN can look good by finding an album's siblings by the same artist - they share a
+    look and their fans - rather than anything about taste; this says how often it can.
+    ``artists`` holds one integer code per item, -1 for unknown (``Catalogue.artists()``). Items of
+    unknown artist, and neighbour slots the index left empty (-1), are skipped; a neighbour of
+    unknown artist counts as another artist. Returns (share, number of items evaluated).
+    """
+    artists = np.asarray(artists, dtype=np.int64)
+    ids = np.asarray(nb_ids)[:, :k]
+    if len(artists) != len(ids):
+        raise ValueError(f"same_artist_at_k: {len(artists)} artists for {len(ids)} items' neighbours")
+    filled = ids >= 0
+    nb_art = np.where(filled, artists[np.maximum(ids, 0)], -1)
+    same = (filled & (nb_art == artists[:, None])).sum(1)
+    n_nb = filled.sum(1)
+    ok = (artists >= 0) & (n_nb > 0)
+    n = int(ok.sum())
+    return (float((same[ok] / n_nb[ok]).mean()) if n else float("nan")), n
+
+
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of bootstrap replicates (replicates with no evaluable user are NaN, ignored)."""
     if replicates.size == 0 or np.isnan(replicates).all():

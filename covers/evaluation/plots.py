@@ -41,16 +41,23 @@ def neighbour_grid(path: Path, covers, nb_ids: np.ndarray, queries: np.ndarray,
 
 
 def auc_bars(path: Path, metrics: dict, methods: list[str]) -> Path:
-    """Global and per-user AUC of the method and each baseline, with the 0.5 chance line."""
+    """user_auc of the method and each baseline with its 95% interval and the 0.5 chance line.
+
+    thumbs_auc is drawn only for the covers and for user_mean: user_mean knows nothing but how
+    generous each user is, so its thumbs_auc shows what the global number rewards (the cover
+    method's kNN vote follows the user's generosity too)."""
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 + 1.1 * len(methods)), 3.8))  # room for the labels with one bar
     x = np.arange(len(methods))
     sfx = ["" if m == "method" else f"_{m}" for m in methods]
-    g = [metrics[f"thumbs_auc{s}"] for s in sfx]
     u = np.array([metrics[f"user_auc{s}"] for s in sfx])
     lo = np.array([metrics[f"user_auc_lo{s}"] for s in sfx])
     hi = np.array([metrics[f"user_auc_hi{s}"] for s in sfx])
-    ax.bar(x - 0.2, g, 0.4, label="thumbs_auc (global)")
-    ax.bar(x + 0.2, u, 0.4, yerr=np.vstack([u - lo, hi - u]), capsize=3, label="user_auc (95% CI)")
+    ax.bar(x, u, 0.6, yerr=np.vstack([u - lo, hi - u]), capsize=3, label="user_auc (95% CI)",
+           color=["tab:orange" if m == "method" else "tab:blue" for m in methods])
+    shown = [j for j, m in enumerate(methods) if m in ("method", "user_mean")]
+    if shown:
+        ax.plot(x[shown], [metrics[f"thumbs_auc{sfx[j]}"] for j in shown], "kD", mfc="none", ms=6,
+                label="thumbs_auc (global: rewards generous users)")
     ax.axhline(0.5, color="k", ls="--", lw=1, label="random = 0.5")
     ax.set_xticks(x, [display(m) for m in methods], rotation=20, fontsize=8)
     ax.set_ylim(0.3, 1.0)

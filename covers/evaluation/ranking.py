@@ -16,9 +16,10 @@ Per user, over the held-out thumbs: ``recall@N`` = share of held-out ups in the 
 ``ndcg@N`` = DCG of the held-out ups in the list over the ideal DCG of min(#ups, N) ups;
 ``down@N`` = share of held-out downs in the top N (lower is better: a list that surfaces what the
 user rejected is worse than one that surfaces unknowns). Users without a held-out up (down) are
-left out of recall and ndcg (down) and counted. Intervals resample users *and* albums with the
-draws of :func:`covers.evaluation.metrics.pigeonhole_replicates`: each per-user value is a ratio
-of sums over held-out thumbs, a thumb weighted by its album's multiplicity.
+left out of recall and ndcg (down) and counted. Intervals are calibrated as user_auc's
+(:mod:`covers.evaluation.intervals`: users, albums and thumbs each resampled alone, the parts
+combined so the thumb noise counts once): each per-user value is a ratio of sums over held-out
+thumbs, a thumb weighted by its album's (or its own) multiplicity.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from covers.evaluation.metrics import _pigeonhole_draws, percentile_interval
+from covers.evaluation.intervals import SCHEMES, Replicates, _draws, normal_interval
 from covers.index.base import Index, to_similarity
 from covers.index.exact import smallest_k
 from covers.scorers.base import Context, NotApplicable, Scorer
@@ -167,22 +168,28 @@ def per_thumb_terms(users: np.ndarray, up: np.ndarray, rank: np.ndarray, ns: tup
 
 
 def ratio_means(users, items, A: np.ndarray, B: np.ndarray, n_boot: int, seed: int):
-    """Mean over users of sum(A)/sum(B) per column, and its user-and-album bootstrap replicates
-    ((n_boot, columns)): user multiplicities weight the mean, album multiplicities the thumbs."""
+    """Mean over users of sum(A)/sum(B) per column, and its replicates under each one-way scheme
+    of :mod:`covers.evaluation.intervals` (a list of :class:`Replicates`, one per column): user
+    multiplicities weight the mean, album or thumb multiplicities weight the thumbs."""
     uniq_u, uidx = np.unique(users, return_inverse=True)
     uniq_i, iidx = np.unique(items, return_inverse=True)
     U = sp.csr_matrix((np.ones(len(users)), (uidx, np.arange(len(users)))), shape=(len(uniq_u), len(users)))
 
-    def mean(wu, wi):
-        num, den = U @ (wi[iidx, None] * A), U @ (wi[iidx, None] * B)
+    def mean(wu, wt):
+        num, den = U @ (wt[:, None] * A), U @ (wt[:, None] * B)
         ok = (den > 0) & (wu[:, None] > 0)
         val = np.divide(num, den, out=np.zeros_like(num), where=ok)
         tot = (wu[:, None] * ok).sum(0)
         return np.divide((wu[:, None] * val).sum(0), tot, out=np.full(A.shape[1], np.nan), where=tot > 0)
 
-    point = mean(np.ones(len(uniq_u)), np.ones(len(uniq_i)))
-    reps = np.array([mean(wu, wi) for wu, wi in _pigeonhole_draws(len(uniq_u), len(uniq_i), n_boot, seed)])
-    return point, reps.reshape(n_boot, A.shape[1])
+    ones_u, ones_t = np.ones(len(uniq_u)), np.ones(len(users))
+    point = mean(ones_u, ones_t)
+    reps: dict[str, list] = {k: [] for k in SCHEMES}
+    for scheme, m in _draws(len(uniq_u), len(uniq_i), len(users), n_boot, seed):
+        reps[scheme].append(mean(m, ones_t) if scheme == "users" else
+                            mean(ones_u, m[iidx] if scheme == "albums" else m))
+    R = {k: np.array(v).reshape(n_boot, A.shape[1]) for k, v in reps.items()}
+    return point, [Replicates(R["users"][:, j], R["albums"][:, j], R["thumbs"][:, j]) for j in range(A.shape[1])]
 
 
 @dataclass
@@ -239,13 +246,14 @@ def evaluate_ranking(index: Index, X: np.ndarray, split, ctx: Context, baselines
             names = [k for k, (m, _, _) in terms.items() if (k.startswith("down")) != cls]
             m = up if cls else ~up
             if not m.any():
-                point, reps = np.full(len(names), np.nan), np.full((n_boot, len(names)), np.nan)
+                nan = np.full(n_boot, np.nan)
+                point, reps = np.full(len(names), np.nan), [Replicates(nan, nan, nan)] * len(names)
             else:
                 A = np.column_stack([terms[k][1][m] for k in names])
                 B = np.column_stack([terms[k][2][m] for k in names])
                 point, reps = ratio_means(t_users[m], t_items[m], A, B, n_boot, seed)
             for j, k in enumerate(names):
-                lo, hi = percentile_interval(reps[:, j])
+                lo, hi = normal_interval(point[j], reps[j].sd())
                 row.update({k: point[j], f"{k}_lo": lo, f"{k}_hi": hi})
         rows.append(row)
         metrics.update({f"{k}{sfx}": float(v) for k, v in row.items() if k != "method"})

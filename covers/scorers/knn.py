@@ -4,7 +4,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from covers.data.base import item_artists
 from covers.scorers.base import Context, Scorer, Scores, lookup, signed_train_lookup
+
+
+def drop_same_artist(nb_ids: np.ndarray, artists: np.ndarray | None) -> np.ndarray:
+    """A copy of ``nb_ids`` with each neighbour by its row item's own (known) artist set to -1,
+    the empty slot every reader of neighbours already skips."""
+    if artists is None or not (np.asarray(artists) >= 0).any():
+        raise ValueError("KNNScorer: exclude_same_artist=true needs item artists (an 'artist' column in items.csv "
+                         + ("naming at least one artist)" if artists is not None else "; this dataset has none)"))
+    artists = np.asarray(artists, dtype=np.int64)
+    if len(artists) != len(nb_ids):
+        raise ValueError(f"KNNScorer: {len(artists)} item artists for {len(nb_ids)} items' neighbours")
+    nb_art = np.where(nb_ids >= 0, artists[np.maximum(nb_ids, 0)], -1)
+    same = (nb_art == artists[:, None]) & (artists[:, None] >= 0)
+    return np.where(same, -1, nb_ids)
 
 
 class KNNScorer(Scorer):
@@ -19,20 +34,31 @@ class KNNScorer(Scorer):
     ``shrinkage`` > 0 pulls scores backed by little evidence towards 0. A thumb
     with no thumbed neighbour gets 0 and counts as not covered. Neighbours come
     from the index, so ``n_trees`` and ``search_k`` change the outcome.
+
+    ``exclude_same_artist``: neighbours by the queried album's own artist get weight 0 (as if
+    the index had not returned them), so the vote uses other artists' albums only: albums of
+    one artist share a look and their fans, and a kNN that only finds the artist says nothing
+    about covers. Needs the items' ``artist`` column (``ctx.items``); an album or neighbour of
+    unknown artist is never excluded.
     """
 
     speed_params = ("chunk",)
     tune_grid = {"k": (10, 25, 50, 100, 200), "shrinkage": (0.0, 1.0, 10.0, 50.0, 200.0)}
 
-    def __init__(self, k: int = 50, shrinkage: float = 1.0, chunk: int = 200_000) -> None:
+    def __init__(self, k: int = 50, shrinkage: float = 1.0, exclude_same_artist: bool = False,
+                 chunk: int = 200_000) -> None:
         self.k = k
         self.shrinkage = shrinkage
+        self.exclude_same_artist = exclude_same_artist
         self.chunk = chunk
 
     def check(self) -> None:
         self._require_int("k", "chunk")
         if not self.shrinkage >= 0:
             raise ValueError(f"{type(self).__name__}: shrinkage must be >= 0, got {self.shrinkage!r}")
+        if not isinstance(self.exclude_same_artist, bool):
+            raise ValueError(f"{type(self).__name__}: exclude_same_artist must be true or false, "
+                             f"got {self.exclude_same_artist!r}")
 
     def neighbours_needed(self) -> int:
         return self.k
@@ -45,6 +71,8 @@ class KNNScorer(Scorer):
             raise ValueError(f"index returned {ctx.neighbours.ids.shape[1]} neighbours, scorer needs k={self.k}")
         self.n_items_ = ctx.n_items
         self.nb_ids_ = ctx.neighbours.ids[:, : self.k]
+        if self.exclude_same_artist:
+            self.nb_ids_ = drop_same_artist(self.nb_ids_, item_artists(ctx.items))
         self.nb_sims_ = np.clip(ctx.neighbours.sims[:, : self.k], 0.0, None)
         self.keys_, self.vals_ = signed_train_lookup(train, ctx.n_items)
         return self
