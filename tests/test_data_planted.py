@@ -155,6 +155,9 @@ def test_procedural_and_stored_planted_worlds_draw_the_same_pixels(tmp_path):
     a, _ = stored.covers.decode(range(90), 32, "rgb", 1)
     b, _ = proc.covers.decode(range(90), 32, "rgb", 1)
     assert np.array_equal(a, b)
+    codes = proc.artists()  # the generated names read as artists by the loader (split=cold_artists etc.)
+    assert (codes >= 0).all() and codes.max() + 1 == proc.items["artist"].nunique()
+    assert np.array_equal(codes, stored.artists())
     sub = proc.covers.subset(np.arange(90) % 3 == 0)
     assert np.array_equal(sub.decode(range(30), 32, "rgb", 1)[0], a[::3])
     params = json.loads((proc.root / "world.json").read_text())["params"]
