@@ -120,22 +120,32 @@ def main() -> None:
     ap.add_argument("--regimes", default="on,off,shuffled")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--cache", default=str(ROOT / ".cache"), help="where worlds and features are cached")
-    ap.add_argument("--csv", default=None, help="also write every world's row here")
+    ap.add_argument("--csv", default=None, help="every world's rows, appended as each world ends; a rerun with "
+                    "the same file skips the worlds already in it (so a stopped run resumes)")
     a = ap.parse_args()
     if a.worlds < 3:
         ap.error("--worlds must be at least 3: an sd across worlds needs them")
     t0 = time.perf_counter()
-    rows = []
+    csv = Path(a.csv) if a.csv else None
+    done = pd.read_csv(csv) if csv is not None and csv.exists() and csv.stat().st_size else pd.DataFrame()
+    have = set(zip(done["regime"], done["seed"])) if len(done) else set()
+    rows = done.to_dict("records")
+    wanted = set()
     for regime in a.regimes.split(","):
         if regime not in ("on", "off", "shuffled"):
             ap.error(f"unknown regime {regime!r}: use on, off, shuffled")
         for seed in range(a.first_seed, a.first_seed + a.worlds):
+            wanted.add((regime, seed))
+            if (regime, seed) in have:
+                continue
             t = time.perf_counter()
-            rows += world_rows(regime, seed, a.cache, a.n_boot)
+            new = world_rows(regime, seed, a.cache, a.n_boot)
+            rows += new
+            if csv is not None:  # one world at a time, so a stopped run loses at most one world
+                pd.DataFrame(new).to_csv(csv, mode="a", header=not csv.exists() or not csv.stat().st_size, index=False)
             print(f"  {regime} world seed {seed}: {time.perf_counter() - t:.1f} s", flush=True)
     df = pd.DataFrame(rows)
-    if a.csv:
-        df.to_csv(a.csv, index=False)
+    df = df[[(r, s) in wanted for r, s in zip(df["regime"], df["seed"])]]
     pd.set_option("display.width", 200)
     table = summary(df)
     for regime, g in table.groupby("regime", sort=False):

@@ -55,3 +55,32 @@ def test_cache_info_imports_neither_mlflow_nor_hydra(tmp_path):
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'hydra', 'omegaconf'}))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_paired_command_runs_two_logged_runs_and_names_a_bad_id(tmp_path, capsys):
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    rng = np.random.default_rng(0)
+    n = 400
+    base = pd.DataFrame({"user_id": [f"u{i % 40}" for i in range(n)], "item_id": [f"i{i}" for i in range(n)],
+                         "user": np.arange(n) % 40, "item": np.arange(n), "thumb": rng.integers(0, 2, n)})
+    ids = []
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("t")
+    for k, s in enumerate((base["thumb"] + rng.normal(0, 1, n), rng.normal(0, 1, n))):
+        p = tmp_path / f"r{k}" / "scores.parquet"
+        p.parent.mkdir()
+        base.assign(score_method=s).to_parquet(p)
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(str(p))
+            ids.append(run.info.run_id)
+    assert main(["paired", ids[0], ids[1], "--tracking-uri", uri, "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out.startswith("user_auc ") and f"({ids[0]}) minus" in out and "over 40 users" in out, out
+    diff = float(out.split("users: ")[1].split()[0])
+    assert diff > 0.1  # the first run's scores follow the thumbs, the second's are noise
+    assert main(["paired", ids[0], "nope", "--tracking-uri", uri]) == 2
+    assert "run 'nope' has no scores.parquet" in capsys.readouterr().out

@@ -198,3 +198,24 @@ def test_results_markdown_leads_with_user_auc_and_explains_thumbs_auc():
     cols = [c.strip() for c in header if c.strip()]
     assert cols[1] == "user_auc" and cols[-3:] == ["thumbs_auc", "thumbs_auc_lo", "thumbs_auc_hi"]
     assert f"user_mean, which sees no cover, scores {table.loc['user_mean', 'thumbs_auc']:.4f}" in md
+
+
+def test_paired_runs_is_the_paired_difference_of_two_runs_on_the_same_thumbs():
+    users, items, y, s = crossed_thumbs()
+    other = np.round(np.random.default_rng(4).normal(size=y.size), 1)
+    base = pd.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in range(y.size)],
+                         "user": users, "item": items, "thumb": y})
+    a, b = base.assign(score_method=s), base.assign(score_method=other)
+    r = evaluate.paired_runs(a.sample(frac=1.0, random_state=0), b, n_boot=100, seed=2)  # row order does not matter
+    both = base.assign(score_method=s, covered_method=True, score_other=other, covered_other=True)
+    # the thumbs' draws follow their order, and paired_runs sorts by (user_id, item_id) first
+    m, _ = summarise(both.sort_values(["user_id", "item_id"], kind="stable"), n_boot=100, seed=2)
+    assert r["diff_user_auc"] == pytest.approx(m["diff_user_auc_other"])
+    assert (r["diff_lo"], r["diff_hi"]) == pytest.approx((m["diff_user_auc_lo_other"], m["diff_user_auc_hi_other"]))
+    assert r["user_auc_first"] == pytest.approx(m["user_auc"]) and r["p"] == pytest.approx(m["p_other"])
+    with pytest.raises(ValueError, match="different test thumbs"):
+        evaluate.paired_runs(a, b.iloc[1:])
+    with pytest.raises(ValueError, match="different test thumbs"):
+        evaluate.paired_runs(a, b.assign(thumb=1 - b["thumb"]))
+    sub = evaluate.paired_runs(a, b, n_boot=50, items=np.arange(10))
+    assert sub["users"] <= r["users"]

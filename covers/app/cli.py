@@ -2,6 +2,7 @@
 
     reproduce RUN_ID    re-run a logged run (or every job of a sweep) and compare metrics
     compare             table of an experiment's or a sweep's runs; --chart writes the sweep chart
+    paired RUN_A RUN_B  the cover method of one run minus another's, on the same test thumbs
     cache info|clear    size of the feature/index/world cache, or empty it
     validate DIR        check a folder-format dataset before a long run
 """
@@ -51,6 +52,32 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if a.chart:
         path = sweep_chart(df, Path(a.chart), a.chart_metric)
         print(f"wrote {path}" if path else "no swept parameter to chart")
+    return 0
+
+
+def cmd_paired(a: argparse.Namespace) -> int:
+    import mlflow
+    import pandas as pd
+
+    from covers.evaluation.evaluate import paired_runs
+
+    uri = resolve_uri(a.tracking_uri)
+    frames = []
+    for run_id in (a.run_a, a.run_b):
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="scores.parquet", tracking_uri=uri)
+        except Exception as exc:  # MLflow raises several types for a wrong id or a run without the file
+            print(f"error: run {run_id!r} has no scores.parquet in {uri}: {type(exc).__name__}: {str(exc)[:200]}")
+            return 2
+        frames.append(pd.read_parquet(path))
+    try:
+        r = paired_runs(frames[0], frames[1], n_boot=a.n_boot, seed=a.seed)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"user_auc {r['user_auc_first']:.4f} ({a.run_a}) minus {r['user_auc_second']:.4f} ({a.run_b}) over "
+          f"{r['users']} users: {r['diff_user_auc']:+.4f} [95% CI {r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}], "
+          f"p = {r['p']:.2g} (Wilcoxon over users only: {r['wilcoxon_p']:.2g})")
     return 0
 
 
@@ -110,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--chart-metric", default="user_auc")
     _uri_arg(c)
     c.set_defaults(fn=cmd_compare)
+
+    p = sub.add_parser("paired", help="one run's cover method minus another's on the same test thumbs")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    _uri_arg(p)
+    p.set_defaults(fn=cmd_paired)
 
     k = sub.add_parser("cache", help="show the cache's size or clear it")
     k.add_argument("action", choices=["info", "clear"])

@@ -153,3 +153,32 @@ def results_markdown(table: pd.DataFrame) -> str:
                  f"sees no cover, scores {table.loc['user_mean', 'thumbs_auc']:.4f} against the covers' "
                  f"{table.loc[UNDER_TEST, 'thumbs_auc']:.4f}. Judge by user_auc.\n")
     return text
+
+
+def paired_runs(a: pd.DataFrame, b: pd.DataFrame, column: str = f"score_{UNDER_TEST}", n_boot: int = 1000,
+                seed: int = 0, items: np.ndarray | None = None) -> dict[str, float]:
+    """The cover method of run ``a`` minus that of run ``b`` on the same test thumbs (two runs'
+    scores.parquet, e.g. features=gist vs features=pixel on one world and split): the paired
+    per-user user_auc difference with its calibrated interval and p-value, the two runs' own
+    user_auc, and the users behind it. ``items`` (optional item codes) restricts to those albums,
+    e.g. one genre's. Runs whose test thumbs differ are refused: a paired difference needs the
+    same thumbs."""
+    key = ["user_id", "item_id", "thumb"]
+    for name, f in (("first", a), ("second", b)):
+        if missing := [c for c in key + ["user", "item", column] if c not in f]:
+            raise ValueError(f"the {name} run's scores lack {missing}")
+    a, b = a.sort_values(key[:2], kind="stable"), b.sort_values(key[:2], kind="stable")
+    if len(a) != len(b) or not all(np.array_equal(a[c].to_numpy(), b[c].to_numpy()) for c in key):
+        raise ValueError(f"the two runs scored different test thumbs ({len(a)} and {len(b)}): use one dataset, "
+                         "split and seed for both")
+    if items is not None:
+        keep = np.isin(a["item"].to_numpy(), items)
+        a, b = a.loc[keep], b.loc[keep]
+    users, it, y = a["user"].to_numpy(), a["item"].to_numpy(), a["thumb"].to_numpy()
+    sa, sb = a[column].to_numpy(), b[column].to_numpy()
+    ua, ub = user_auc(users, y, sa), user_auc(users, y, sb)
+    c = paired_user_comparison(ua, ub)
+    sd = (replicates(UserAUCFrame, users, it, y, sa, n_boot, seed) - replicates(UserAUCFrame, users, it, y, sb, n_boot, seed)).sd()
+    lo, hi = normal_interval(c.diff, sd)
+    return {"user_auc_first": ua.mean, "user_auc_second": ub.mean, "diff_user_auc": c.diff, "diff_lo": lo,
+            "diff_hi": hi, "p": p_value(c.diff, sd), "wilcoxon_p": c.p_wilcoxon, "users": c.n_users}
