@@ -189,3 +189,24 @@ def test_sweep_groups_runs_under_a_parent_and_resumes(tmp_path, planted_dir):
     # resume=false forces a rerun
     p3, (r3,) = run_sweep(tmp_path, "norm=zscore", "resume=false", data_dir=planted_dir, sweep="sweep3", timeout=300)
     assert p3.returncode == 0 and r3["status"] == "FINISHED" and r3["run_id"] not in {r.info.run_id for r in kids}
+
+
+@pytest.mark.slow
+def test_resume_reruns_a_finished_job_when_its_dataset_changed(tmp_path, planted_dir):
+    """Issue #18: a rerun after the data changed must not report the old results as current."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(planted_dir, data)
+    p, (r1,) = run_sweep(tmp_path, "norm=zscore", data_dir=data, timeout=300)
+    assert p.returncode == 0 and r1["status"] == "FINISHED", p.stdout[-2000:] + p.stderr[-3000:]
+    p, (r2,) = run_sweep(tmp_path, "norm=zscore", data_dir=data, sweep="sweep2", timeout=300)
+    assert r2["status"] == "SKIPPED" and r2["run_id"] == r1["run_id"]  # nothing changed: resumed
+    thumbs = data / "thumbs.csv"
+    lines = thumbs.read_text().splitlines()
+    thumbs.write_text("\n".join(lines[: len(lines) // 2]) + "\n")  # half the thumbs removed in place
+    p, (r3,) = run_sweep(tmp_path, "norm=zscore", data_dir=data, sweep="sweep3", timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert r3["status"] == "FINISHED" and r3["run_id"] != r1["run_id"]
+    assert r3["resume_refused"].startswith("the dataset changed since") and "rerunning, not resuming" in p.stdout
+    assert r3["metrics"]["data_n_thumbs"] < r1["metrics"]["data_n_thumbs"]

@@ -56,20 +56,17 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_paired(a: argparse.Namespace) -> int:
-    import mlflow
-    import pandas as pd
-
     from covers.evaluation.evaluate import paired_runs
+    from covers.tracking.read import run_scores
 
     uri = resolve_uri(a.tracking_uri)
     frames = []
     for run_id in (a.run_a, a.run_b):
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="scores.parquet", tracking_uri=uri)
+            frames.append(run_scores(uri, run_id))
         except Exception as exc:  # MLflow raises several types for a wrong id or a run without the file
             print(f"error: run {run_id!r} has no scores.parquet in {uri}: {type(exc).__name__}: {str(exc)[:200]}")
             return 2
-        frames.append(pd.read_parquet(path))
     try:
         r = paired_runs(frames[0], frames[1], n_boot=a.n_boot, seed=a.seed)
     except ValueError as exc:

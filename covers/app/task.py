@@ -122,6 +122,11 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
     t0 = time.perf_counter()
     try:
         done = tracking.find_finished(uri, cfg.tracking.experiment, chash) if multirun and cfg.get("resume") else None
+        if done is not None and (stale := _stale(done, cfg)):
+            log.warning("job %s: not skipping finished run %s: %s", name, done.info.run_id, stale)
+            print(f"[covers] {name}: rerunning, not resuming run {done.info.run_id}: {stale}", flush=True)
+            summary["resume_refused"] = stale
+            done = None
         if done is not None:
             summary.update(status="SKIPPED", run_id=done.info.run_id, metrics=dict(done.data.metrics),
                            info={"skipped_because": f"finished before in run {done.info.run_id}"})
@@ -152,6 +157,19 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None, *, name: str | N
         write_result(out_dir, summary)
         _print_run(summary)
     return summary
+
+
+def _stale(done, cfg: DictConfig) -> str | None:
+    """Why a FINISHED run with the same config and commit is no longer this job's result, or None.
+
+    The config hash and the commit do not pin the data: a folder dataset edited in place (rows
+    removed, covers replaced) keeps both, so the run's recorded dataset fingerprint is compared with
+    the dataset's as it is now (digests are cached, so this costs a stat per file, not a read)."""
+    old = done.data.tags.get("covers.dataset_fingerprint")
+    now = instantiate(cfg.dataset).load(cfg.paths.cache_dir).fingerprint
+    if old != now:
+        return f"the dataset changed since (fingerprint {str(old)[:12]} then, {now[:12]} now)"
+    return None
 
 
 def write_result(out_dir: Path, summary: dict) -> None:

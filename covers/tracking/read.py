@@ -110,3 +110,11 @@ def sweep_chart(df: pd.DataFrame, path: Path, metric: str = "user_auc") -> Path 
 
 def is_timing(metric: str) -> bool:
     return any(t in metric for t in TIMING_MARKERS)
+
+
+def run_scores(uri: str, run_id: str) -> pd.DataFrame:
+    """A logged run's per-test-thumb scores (its ``scores.parquet`` artifact)."""
+    import mlflow
+
+    return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="scores.parquet",
+                                                               tracking_uri=uri))
