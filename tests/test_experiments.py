@@ -83,4 +83,8 @@ def test_cf_collapses_on_cold_items_while_covers_do_not(tmp_path):
 def test_content_scorers_stay_at_chance_when_thumbs_ignore_covers(tmp_path, scorer):
     """The null world: no leak from the thumbs into a content score (its interval covers 0.5)."""
     m = job(tmp_path, "+dataset.signal=0.0", "+dataset.quality_weight=0.0", f"scorer={scorer}", "baselines=simple")
-    assert m["user_auc_lo"] <= 0.5 <= m["user_auc_hi"], (m["user_auc_lo"], m["user_auc_hi"])
+    # one world and three scorers on the same thumbs: a 99% interval (from the logged 95% one's sd)
+    # keeps the false alarm rate of the three correlated checks near 1-3% while a leak, which
+    # moves user_auc far from 0.5, still fails
+    sd = (m["user_auc_hi"] - m["user_auc_lo"]) / (2 * 1.959964)
+    assert abs(m["user_auc"] - 0.5) <= 2.575829 * sd, (m["user_auc"], m["user_auc_lo"], m["user_auc_hi"])
