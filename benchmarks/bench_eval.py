@@ -3,7 +3,7 @@
     python benchmarks/bench_eval.py --test-thumbs 1000000 --items 1000000 --users 40000 --boot 1000
 
 Prints the wall time of each stage (kNN scoring from a precomputed neighbour table, per-user AUC,
-the global AUC's user bootstrap, the pigeonhole bootstrap of user_auc, paired comparisons) and the
+the calibrated intervals of user_auc and thumbs_auc, paired comparisons) and the
 peak RSS. Synthetic inputs; no MLflow, no images: this isolates covers.evaluation's cost.
 """
 from __future__ import annotations

@@ -5,8 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import crossed_thumbs, naive_pigeonhole
-from covers.evaluation.metrics import (percentile_interval, pigeonhole_replicates, recall_at_k, thumbs_auc,
-                                       thumbs_auc_replicates, user_auc)
+from covers.evaluation.metrics import percentile_interval, pigeonhole_replicates, recall_at_k, thumbs_auc, user_auc
 
 
 def test_thumbs_auc_hand_worked():
@@ -66,27 +65,6 @@ def test_recall_at_k():
     exact = np.array([[1, 2, 3], [0, 2, 3]])
     approx = np.array([[3, 2, 9], [-1, 0, 5]])
     assert recall_at_k(approx, exact) == pytest.approx((2 / 3 + 1 / 3) / 2)
-
-
-def test_thumbs_auc_bootstrap_over_users_and_albums_matches_naive_resampling():
-    """Crossed design: a thumb appears once per (draw of its user) x (draw of its album)."""
-    rng = np.random.default_rng(0)
-    users, items, y = rng.integers(0, 20, 300), rng.integers(0, 25, 300), rng.integers(0, 2, 300)
-    s = np.round(rng.normal(size=300) + 0.4 * y, 1)
-    reps = thumbs_auc_replicates(users, items, y, s, n_boot=200, seed=4)
-    assert reps.shape == (200,)
-    lo, hi = percentile_interval(reps)
-    r = np.random.default_rng(4)
-    uu, ii = np.unique(users), np.unique(items)
-    vals = []
-    for _ in range(200):
-        cu = np.bincount(r.integers(0, uu.size, uu.size), minlength=uu.size)[np.searchsorted(uu, users)]
-        ci = np.bincount(r.integers(0, ii.size, ii.size), minlength=ii.size)[np.searchsorted(ii, items)]
-        idx = np.repeat(np.arange(y.size), cu * ci)  # every thumb, as many times as it was drawn
-        vals.append(roc_auc_score(y[idx], s[idx]))
-    np.testing.assert_allclose(reps, vals, rtol=0, atol=1e-9)  # replicate by replicate
-    assert lo == pytest.approx(np.quantile(vals, 0.025), abs=1e-9)
-    assert hi == pytest.approx(np.quantile(vals, 0.975), abs=1e-9)
 
 
 def test_paired_comparison_matches_scipy_wilcoxon():

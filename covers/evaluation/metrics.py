@@ -80,42 +80,6 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
     return float(np.mean(hits) / k)
 
 
-def _tie_groups(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, group id per sorted position) grouping equal scores, so ties can count half."""
-    order = np.argsort(scores, kind="stable")
-    s = scores[order]
-    gid = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1
-    return order, gid
-
-
-def thumbs_auc_replicates(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
-                          n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """The global AUC in each of ``n_boot`` replicates resampling users and albums with
-    replacement: the same draws as :func:`pigeonhole_replicates` (:func:`_pigeonhole_draws`).
-
-    Each replicate weights every thumb by how often its user times its album was drawn; the
-    weighted Mann-Whitney statistic is then one pass over the (once) sorted scores, so a
-    replicate costs O(n_thumbs) instead of a re-sort.
-    """
-    users = np.asarray(users)
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    uniq, uidx = np.unique(users, return_inverse=True)
-    order, gid = _tie_groups(s)
-    uniq_i, iidx = np.unique(np.asarray(items), return_inverse=True)
-    yo, uo, io = y[order], uidx[order], iidx[order]
-    n_groups = gid[-1] + 1 if gid.size else 0
-    out = np.empty(n_boot)
-    for b, (w_user, w_item) in enumerate(_pigeonhole_draws(uniq.size, uniq_i.size, n_boot, seed)):
-        w = w_user[uo] * w_item[io]
-        P = np.bincount(gid, weights=w * yo, minlength=n_groups)
-        N = np.bincount(gid, weights=w * ~yo, minlength=n_groups)
-        below = np.cumsum(N) - N
-        tp, tn = P.sum(), N.sum()
-        out[b] = ((P * (below + 0.5 * N)).sum() / (tp * tn)) if tp > 0 and tn > 0 else np.nan
-    return out
-
-
 def _pigeonhole_draws(n_users: int, n_items: int, n_boot: int, seed: int):
     """Per replicate, a multiplicity for every user and every album (drawn with replacement),
     from one seeded stream: the one source of replicates behind every interval."""
@@ -135,8 +99,8 @@ class PairedComparison:
 
 def paired_user_comparison(a: UserAUC, b: UserAUC) -> PairedComparison:
     """Per-user AUC of ``a`` minus ``b`` on the users both could evaluate, and a Wilcoxon
-    signed-rank p-value (scipy) over users. Its interval, which resamples albums too, is the
-    difference of the two methods' :func:`pigeonhole_replicates` (see evaluation.summarise)."""
+    signed-rank p-value (scipy) over users. Its calibrated interval is the difference of the two
+    methods' :func:`covers.evaluation.intervals.replicates` (see evaluation.summarise)."""
     from scipy.stats import wilcoxon
 
     common, ia, ib = np.intersect1d(a.users, b.users, return_indices=True)
@@ -198,6 +162,8 @@ def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[fl
     return float(np.nanquantile(replicates, a)), float(np.nanquantile(replicates, 1.0 - a))
 
 
+# The pigeonhole bootstrap is no longer the harness's interval (covers.evaluation.intervals is: this
+# one counts each thumb's noise twice); it is kept as the reference bench_calibration measures against.
 def pigeonhole_replicates(users: np.ndarray, items: np.ndarray, y: np.ndarray, scores: np.ndarray,
                           n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """The mean per-user AUC in each of ``n_boot`` replicates resampling users *and* items.
